@@ -1,0 +1,131 @@
+"""`train-vehicle pretrain` / `evaluate` on tiny runs: a 2-step run of each method, monitoring,
+exact resume, the `--init` contract, presets that never include evaluation images."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vehiclekit.errors import VehiclekitError
+from vehiclekit.models.factory import Classifier, build_backbone
+from vehiclekit.paths import data_root
+from vehiclekit.training.checkpoint import load_checkpoint
+from vehiclekit.training.cli import main as train_vehicle
+from vehiclekit.training.datasets import load_stanford_cars, load_vehicle_reid, load_vehicle_types
+from vehiclekit.training.ssl import pretrain
+from vehiclekit.training.ssl.data import PRESETS, folder_images, preset_images
+
+# 16 images, batch 8: 2 steps per epoch
+TINY = ["--img-size", "32", "--batch-size", "8", "--workers", "0", "--threads", "1", "--eval-every", "0"]
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """16 synthetic 'vehicle crops' (a coloured box on a noisy background) in a nested folder tree."""
+    root = tmp_path_factory.mktemp("unlabeled")
+    rng = np.random.default_rng(0)
+    for i in range(16):
+        img = rng.integers(0, 80, (60 + i, 80, 3), dtype=np.uint8)
+        x, y = rng.integers(5, 30, 2)
+        cv2.rectangle(img, (int(x), int(y)), (int(x) + 40, int(y) + 25), tuple(int(c) for c in rng.integers(80, 255, 3)), -1)
+        folder = root / f"cam{i % 2}"
+        folder.mkdir(exist_ok=True)
+        cv2.imwrite(str(folder / f"{i}.jpg"), img)
+    return root
+
+
+@pytest.mark.parametrize("method", ["simsiam", "byol", "simclr", "moco"])
+def test_two_steps_of_each_method(method, image_folder, tmp_path):
+    out = tmp_path / method
+    extra = ["--queue-size", "32"] if method == "moco" else []
+    assert train_vehicle(["pretrain", "--method", method, "--images", str(image_folder), "--epochs", "1",
+                          "--out", str(out), *TINY, *extra]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 1 and len(history[0]["loss_steps"]) == 2
+    assert all(np.isfinite(history[0]["loss_steps"]))
+    for name in ("last.pt", "backbone.pt"):
+        checkpoint = load_checkpoint(out / name)
+        assert checkpoint["arch"] == "resnet18-half"
+        build_backbone(checkpoint["arch"]).load_state_dict(checkpoint["backbone"])  # strict
+    # the `train-vehicle supervised --init PATH` contract
+    Classifier("resnet18-half", 6).backbone.load_state_dict(load_checkpoint(out / "backbone.pt")["backbone"])
+    assert set(load_checkpoint(out / "backbone.pt")) == {"backbone", "arch"}
+
+
+def test_monitoring_writes_knn_collapse_and_plot(image_folder, tmp_path):
+    out = tmp_path / "monitored"
+    assert train_vehicle(["pretrain", "--method", "simsiam", "--images", str(image_folder), "--epochs", "1",
+                          "--out", str(out), *TINY, "--eval-every", "1"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1], "epoch 0 = the random initialisation"
+    for h in history:
+        assert 1 / 6 - 0.1 < h["knn_acc"] <= 1 and 0 < h["collapse_z"] < 2 and 0 < h["collapse_features"] < 2
+    assert (out / "monitor.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("method", ["moco", "byol"])
+def test_resume_equals_uninterrupted_run(method, image_folder, tmp_path, monkeypatch):
+    """Killed right after the first epoch's checkpoint, then --resume: the same losses, weights, EMA
+    target and queue as the run that was never interrupted (2 epochs x 2 steps)."""
+    extra = ["--queue-size", "32"] if method == "moco" else []
+    args = ["pretrain", "--method", method, "--images", str(image_folder), "--epochs", "2", *TINY, *extra]
+    assert train_vehicle([*args, "--out", str(tmp_path / "full")]) == 0
+
+    real_save = pretrain.save_atomic
+
+    def save_then_die(obj, path):
+        real_save(obj, path)
+        raise KeyboardInterrupt("killed after the first checkpoint")
+
+    monkeypatch.setattr(pretrain, "save_atomic", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_vehicle([*args, "--out", str(tmp_path / "killed")])
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "killed" / "last.pt")["epoch"] == 0
+    assert train_vehicle(["pretrain", "--resume", "--out", str(tmp_path / "killed")]) == 0
+
+    full, resumed = (load_checkpoint(tmp_path / run / "last.pt") for run in ("full", "killed"))
+    assert [h["loss_steps"] for h in resumed["history"]] == [h["loss_steps"] for h in full["history"]]
+    for key, value in full["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+
+
+def test_refuses_to_overwrite_and_to_mix_options(image_folder, tmp_path):
+    out = tmp_path / "run"
+    assert train_vehicle(["pretrain", "--method", "simclr", "--images", str(image_folder), "--epochs", "1", "--out", str(out), *TINY]) == 0
+    with pytest.raises(SystemExit, match="--resume"):
+        train_vehicle(["pretrain", "--method", "simclr", "--images", str(image_folder), "--out", str(out), *TINY])
+    with pytest.raises(SystemExit, match="does not apply"):
+        train_vehicle(["pretrain", "--method", "simsiam", "--queue-size", "8", "--out", str(tmp_path / "x"), *TINY])
+
+
+def test_presets_hold_no_evaluation_images():
+    root = data_root()
+    held_out = set()
+    for split in ("val", "test"):
+        held_out |= {p.resolve() for p in load_vehicle_types(root, split).paths}
+        held_out |= {p.resolve() for p in load_stanford_cars(root, "body_type", split).paths}
+        held_out |= {r.path.resolve() for r in load_vehicle_reid(root, split)}
+    test_images = {p.resolve() for p in load_vehicle_types(root, "test").paths}
+    assert len(test_images) == 612
+    for preset in PRESETS:
+        paths = {p.resolve() for p in preset_images(root, preset).paths}
+        assert paths and not paths & held_out, preset
+    pooled = preset_images(root, "pooled")
+    assert pooled.classes == ("vehicle-types", "stanford-cars", "vehicle-reid")
+    assert len(pooled) == len(load_vehicle_types(root, "train")) + len(load_stanford_cars(root, "body_type", "train")) + len(
+        load_vehicle_reid(root, "train"))
+    with pytest.raises(VehiclekitError, match="validation/test images"):
+        folder_images(root / "vehicle-types", root)  # the whole folder includes its test split
+
+
+def test_evaluate_linear_random_init(tmp_path):
+    out = tmp_path / "linear.json"
+    assert train_vehicle(["evaluate", "--protocol", "linear", "--img-size", "32", "--threads", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["init"] is None and report["arch"] == "resnet18-half"
+    assert report["test"]["n"] == 612 and sum(map(sum, report["test"]["confusion"])) == 612
+    assert report["test"]["accuracy"] > 1 / 6 + 0.1, "even random features are linearly informative"
+    assert report["penalty"] in [p["penalty"] for p in report["penalties"]]

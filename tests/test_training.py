@@ -1,0 +1,77 @@
+"""`train-vehicle supervised` and `export` on tiny real runs: run directory, kill + resume, parity."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnx
+import pytest
+
+from vehiclekit.models.metadata import ClassifierMetadata
+from vehiclekit.training.cli import main as train_vehicle
+
+TINY = ["--labels-fraction", "0.03", "--img-size", "32", "--batch-size", "16", "--workers", "0", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    assert train_vehicle(["supervised", "--epochs", "2", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_run_directory_contents(tiny_run):
+    for name in ("config.json", "history.json", "metrics.json", "confusion.png", "best.pt", "last.pt"):
+        assert (tiny_run / name).is_file(), name
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["classes"] == ["bike", "car", "juggernaut", "minibus", "pickup", "truck"]
+    assert metrics["test"]["n"] == 612 and len(metrics["test"]["per_class_accuracy"]) == 6
+    assert sum(map(sum, metrics["test"]["confusion"])) == 612
+    assert json.loads((tiny_run / "config.json").read_text())["img_size"] == 32
+    assert [h["epoch"] for h in json.loads((tiny_run / "history.json").read_text())] == [1, 2]
+
+
+def test_refuses_to_overwrite_a_run(tiny_run):
+    with pytest.raises(SystemExit, match="--resume"):
+        train_vehicle(["supervised", "--epochs", "2", "--out", str(tiny_run), *TINY])
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tiny_run, tmp_path):
+    """Kill -9 after the first epoch's checkpoint, resume, and get the uninterrupted run's history."""
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "vehiclekit.training.cli", "supervised", "--epochs", "2", "--out", str(out), *TINY]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "history.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(json.loads((out / "history.json").read_text())) == 1, "killed after epoch 1"
+    assert train_vehicle(["supervised", "--resume", "--out", str(out)]) == 0
+    resumed = json.loads((out / "history.json").read_text())
+    full = json.loads((tiny_run / "history.json").read_text())
+    assert [h["epoch"] for h in resumed] == [1, 2]
+    np.testing.assert_allclose([h["train_loss"] for h in resumed], [h["train_loss"] for h in full], rtol=1e-5)
+
+
+def test_export_writes_metadata_and_dynamic_batch(tiny_run, tmp_path):
+    path = tmp_path / "m.onnx"
+    assert train_vehicle(["export", str(tiny_run), "-o", str(path), "--model-version", "7", "--parity-images", "16"]) == 0
+    proto = onnx.load(str(path))
+    meta = ClassifierMetadata.from_props({p.key: p.value for p in proto.metadata_props})
+    assert meta.labels[0] == "bike" and meta.input_size == (32, 32) and meta.version == "7"
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+def test_export_refuses_on_parity_failure(tiny_run, tmp_path, monkeypatch, capsys):
+    """Fails loudly and writes nothing when ONNX Runtime and PyTorch disagree beyond the limit."""
+    from vehiclekit.training import export
+
+    monkeypatch.setattr(export, "MAX_ABS_DIFF", -1.0)  # any real difference (even 0) now exceeds the limit
+    path = tmp_path / "bad.onnx"
+    assert train_vehicle(["export", str(tiny_run), "-o", str(path), "--parity-images", "8"]) == 2
+    assert not path.exists()
+    assert "disagrees with PyTorch" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Networks (torch, imported on demand) and the model zoo (pure metadata)."""

@@ -1,0 +1,112 @@
+"""Vehicle-type classification with an exported vehiclekit ONNX classifier."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vehiclekit.errors import VehiclekitError
+from vehiclekit.models import zoo
+from vehiclekit.models.metadata import CLASSIFIER_OUTPUT, INPUT_NAME, ClassifierMetadata
+from vehiclekit.models.preprocess import classifier_input
+from vehiclekit.sdk.image import ImageInput, load_images
+from vehiclekit.sdk.session import create_session
+from vehiclekit.sdk.types import Prediction
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``[N, C]`` logits, numerically stable."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+class VehicleClassifier:
+    """Classify vehicle images (ideally one vehicle per image, e.g. a detector crop) by type.
+
+    >>> clf = VehicleClassifier()              # the shipped "vehicle-type" model
+    >>> clf.predict("car.jpg")                 # doctest: +SKIP
+    Prediction(label='car', confidence=0.97, ...)
+
+    ``model`` names a zoo model; ``model_path`` (an exported ``.onnx``) overrides it. Labels, input
+    size and normalisation come from the model's metadata, so any classifier exported by
+    ``train-vehicle export`` works. The ONNX Runtime session is created once, here.
+    """
+
+    #: Images sent to ONNX Runtime per run in :meth:`predict_batch` (bounds memory).
+    batch_size = 32
+
+    def __init__(
+        self,
+        model: str = "vehicle-type",
+        model_path: str | os.PathLike | None = None,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+    ):
+        if model_path is None:
+            entry = zoo.get(model)
+            if entry.task != "classification":
+                raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a classifier")
+            model_path = entry.path
+        self.model_path = Path(model_path)
+        self.session = create_session(self.model_path, providers, threads)
+        try:
+            self.metadata = ClassifierMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
+        except ValueError as e:
+            raise VehiclekitError(f"{self.model_path}: {e}") from None
+        inputs = {i.name for i in self.session.get_inputs()}
+        outputs = {o.name for o in self.session.get_outputs()}
+        if INPUT_NAME not in inputs or CLASSIFIER_OUTPUT not in outputs:
+            raise VehiclekitError(
+                f"{self.model_path} has inputs {sorted(inputs)} and outputs {sorted(outputs)}; a vehiclekit "
+                f"classifier takes {INPUT_NAME!r} and returns {CLASSIFIER_OUTPUT!r} (export it with "
+                "`train-vehicle export`)"
+            )
+        num_outputs = next(o.shape for o in self.session.get_outputs() if o.name == CLASSIFIER_OUTPUT)[-1]
+        if isinstance(num_outputs, int) and num_outputs != len(self.labels):
+            raise VehiclekitError(
+                f"{self.model_path} outputs {num_outputs} logits but its metadata lists {len(self.labels)} labels"
+            )
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The classes, in the order of the model's outputs."""
+        return self.metadata.labels
+
+    def predict(self, image: ImageInput) -> Prediction:
+        """Classify one image (path, encoded bytes or BGR array, see
+        :func:`~vehiclekit.sdk.image.load_image`)."""
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Iterable[ImageInput]) -> list[Prediction]:
+        """Classify several images in batched ONNX Runtime runs; one :class:`Prediction` per image,
+        in order. All images are loaded (and validated) before any inference."""
+        loaded = load_images(images)
+        predictions: list[Prediction] = []
+        for start in range(0, len(loaded), self.batch_size):
+            predictions += self._predict_loaded(loaded[start : start + self.batch_size])
+        return predictions
+
+    def _predict_loaded(self, images_bgr: list[np.ndarray]) -> list[Prediction]:
+        meta = self.metadata
+        batch = classifier_input(images_bgr, tuple(meta.input_size), tuple(meta.mean), tuple(meta.std))
+        (logits,) = self.session.run([CLASSIFIER_OUTPUT], {INPUT_NAME: batch})
+        probabilities = softmax(logits.astype(np.float64))
+        return [self._prediction(row) for row in probabilities]
+
+    def _prediction(self, probabilities: np.ndarray) -> Prediction:
+        best = int(probabilities.argmax())
+        return Prediction(
+            label=self.labels[best],
+            confidence=float(probabilities[best]),
+            probabilities={label: float(p) for label, p in zip(self.labels, probabilities)},
+            model=self.metadata.name,
+            model_version=self.metadata.version,
+        )
+
+    def __repr__(self) -> str:
+        meta = self.metadata
+        return f"VehicleClassifier(model={meta.name!r}, version={meta.version!r}, labels={meta.labels})"

@@ -1,0 +1,138 @@
+"""One image loader for the whole SDK: paths, encoded bytes and numpy arrays in, BGR uint8 out.
+
+Every public SDK call that takes an image goes through :func:`load_image`, so every caller gets
+the same accepted inputs and the same :class:`~vehiclekit.errors.InvalidImageError` messages.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+from vehiclekit.errors import InvalidImageError
+
+#: Largest image accepted, in pixels (width x height).
+MAX_PIXELS = 100_000_000
+#: Longest side accepted, in pixels.
+MAX_SIDE = 20_000
+
+#: Everything :func:`load_image` accepts.
+ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray]
+
+_WHAT_TO_PASS = (
+    "pass a file path, the bytes of an encoded image (JPEG, PNG, BMP, WebP, ...), "
+    "or a numpy uint8 array shaped HxWx3 (BGR, as cv2.imread gives), HxW (gray) or HxWx4 (BGRA)"
+)
+
+
+def load_image(image: ImageInput) -> np.ndarray:
+    """Return ``image`` as a C-contiguous ``HxWx3`` uint8 BGR array.
+
+    Accepted inputs:
+
+    * a path (``str`` or :class:`os.PathLike`) to an image file OpenCV can decode;
+    * ``bytes`` / ``bytearray`` / ``memoryview`` holding an encoded image;
+    * a numpy ``uint8`` array: ``HxWx3`` BGR (returned as is, without a copy when already
+      contiguous, so do not modify the result in place), ``HxW`` or ``HxWx1`` gray, ``HxWx4`` BGRA.
+
+    Float arrays are rejected rather than guessed at (0-1 or 0-255?); convert them first.
+
+    Raises :class:`InvalidImageError` naming the problem and what to pass instead, for any other
+    type, a missing/unreadable/undecodable file, non-image bytes, wrong dtype/shape, an empty image,
+    or one larger than :data:`MAX_PIXELS` / :data:`MAX_SIDE`.
+    """
+    if isinstance(image, np.ndarray):
+        return _array_to_bgr(image)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return _check_size(_decode(bytes(image), "image bytes"), "image bytes")
+    if isinstance(image, (str, os.PathLike)):
+        if not os.fspath(image):
+            raise InvalidImageError(f"empty image path: {_WHAT_TO_PASS}")
+        path = Path(image)
+        return _check_size(_decode(_read_file(path), f"file {path}"), f"file {path}")
+    raise InvalidImageError(f"unsupported image type {type(image).__name__}: {_WHAT_TO_PASS}")
+
+
+def load_images(images: Iterable[ImageInput]) -> list[np.ndarray]:
+    """:func:`load_image` for every image of a batch (a list or other iterable), all before any
+    inference; an error names the image's position in the batch."""
+    if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray)):
+        raise InvalidImageError("a batch must be a list of images; pass a single image to the non-batch method")
+    loaded = []
+    for index, image in enumerate(images):
+        try:
+            loaded.append(load_image(image))
+        except InvalidImageError as e:
+            raise InvalidImageError(f"image {index} of the batch: {e}") from None
+    return loaded
+
+
+def _read_file(path: Path) -> bytes:
+    if not path.exists():
+        raise InvalidImageError(f"image file {path} does not exist: check the path")
+    if not path.is_file():
+        raise InvalidImageError(f"{path} is not a file: pass the path of an image file")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InvalidImageError(f"cannot read image file {path}: {e.strerror or e}") from None
+    if not data:
+        raise InvalidImageError(f"image file {path} is empty (0 bytes)")
+    return data
+
+
+def _decode(data: bytes, what: str) -> np.ndarray:
+    if not data:
+        raise InvalidImageError(f"{what} are empty: {_WHAT_TO_PASS}")
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise InvalidImageError(
+            f"{what}: not a decodable image (corrupt, truncated, too large or an unsupported "
+            f"format): {_WHAT_TO_PASS}"
+        )
+    return decoded
+
+
+def _array_to_bgr(array: np.ndarray) -> np.ndarray:
+    if array.dtype != np.uint8:
+        hint = (
+            "; for a float image in 0-1 use (img * 255).clip(0, 255).astype(np.uint8)"
+            if np.issubdtype(array.dtype, np.floating)
+            else ""
+        )
+        raise InvalidImageError(f"image array has dtype {array.dtype}, expected uint8{hint}")
+    if array.ndim not in (2, 3):
+        raise InvalidImageError(
+            f"image array has {array.ndim} dimensions (shape {array.shape}), expected HxW or HxWxC; "
+            "for a batch, pass the images one by one in a list"
+        )
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    if channels not in (1, 3, 4):
+        hint = " (channels-first? use img.transpose(1, 2, 0))" if array.shape[0] in (1, 3, 4) else ""
+        raise InvalidImageError(
+            f"image array has shape {array.shape}: the last axis must hold 1 (gray), 3 (BGR) or "
+            f"4 (BGRA) channels{hint}"
+        )
+    array = np.ascontiguousarray(_check_size(array, "image array"))
+    if channels == 1:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+    if channels == 4:
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
+    return array
+
+
+def _check_size(image: np.ndarray, what: str) -> np.ndarray:
+    h, w = image.shape[:2]
+    if h == 0 or w == 0:
+        raise InvalidImageError(f"{what}: image is empty ({w}x{h} pixels)")
+    if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
+        raise InvalidImageError(
+            f"{what}: image is {w}x{h} pixels, larger than the SDK accepts (sides up to {MAX_SIDE}, "
+            f"{MAX_PIXELS // 1_000_000} megapixels in all); downscale or tile it first"
+        )
+    return image

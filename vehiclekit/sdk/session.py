@@ -1,0 +1,50 @@
+"""ONNX Runtime sessions for the SDK models: provider choice, threads, readable load errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import onnxruntime as ort
+
+from vehiclekit.errors import ModelNotFoundError, VehiclekitError
+
+#: Providers used when none are given, best first; only the ones this onnxruntime build has are kept
+#: (``onnxruntime-gpu`` adds CUDA, the plain wheel has CPU only).
+PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+#: Default cap on intra-op threads: more rarely helps these small models and starves other work.
+MAX_DEFAULT_THREADS = 4
+
+
+def default_threads() -> int:
+    """CPU cores this process may use, capped at :data:`MAX_DEFAULT_THREADS`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_THREADS))
+
+
+def create_session(
+    path: str | os.PathLike,
+    providers: Sequence[str] | None = None,
+    threads: int | None = None,
+) -> ort.InferenceSession:
+    """Open the ONNX model at ``path`` once, for many ``run`` calls.
+
+    ``providers``: ONNX Runtime execution providers, best first (default: CUDA when available,
+    then CPU). ``threads``: intra-op threads (default: :func:`default_threads`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFoundError(f"ONNX model {path} does not exist: check the path")
+    if providers is None:
+        available = ort.get_available_providers()
+        providers = [p for p in PREFERRED_PROVIDERS if p in available]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only: no warnings on stderr for a working model
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
+    except Exception as e:  # ORT raises its own exception types (InvalidProtobuf, Fail, ...)
+        raise VehiclekitError(f"cannot load ONNX model {path}: {e}") from None

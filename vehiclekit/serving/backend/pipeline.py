@@ -1,0 +1,48 @@
+"""``vehicle_pipeline``: one encoded image in; every vehicle's box, detector label and score, and its
+type. The SDK's :class:`VehicleRecognizer` (decode and validate, detect, crop, classify the crops in
+one batch) running on ``yolox_nano`` and ``vehicle_type`` via BLS."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import triton_python_backend_utils as pb_utils
+
+from vehiclekit.sdk.classifier import VehicleClassifier
+from vehiclekit.sdk.detector import VehicleDetector
+from vehiclekit.sdk.recognizer import VehicleRecognizer
+from vehiclekit.serving.backend.bls import BlsSession
+from vehiclekit.serving.backend.responses import config_parameters, respond_each
+from vehiclekit.serving.backend.tensors import image_bytes, recognition_tensors, request_parameters
+from vehiclekit.serving.contract import CLASSIFIER, DETECTOR_NETWORK, IOU_THRESHOLD, MIN_BOX_SIZE, SCORE_THRESHOLD
+
+PARAMETERS = (SCORE_THRESHOLD, IOU_THRESHOLD, MIN_BOX_SIZE)
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        parameters = config_parameters(args)
+        self.classifier = VehicleClassifier(session=BlsSession.from_parameters(CLASSIFIER, parameters))
+        self.network = BlsSession.from_parameters(DETECTOR_NETWORK, parameters)
+
+    @functools.lru_cache(maxsize=16)
+    def recognizer(
+        self, score_threshold: float | None, iou_threshold: float | None, min_box_size: float | None
+    ) -> VehicleRecognizer:
+        """A recognizer per parameter set clients ask for (None: the SDK default)."""
+        thresholds = {SCORE_THRESHOLD: score_threshold, IOU_THRESHOLD: iou_threshold}
+        detector = VehicleDetector(session=self.network, **{k: v for k, v in thresholds.items() if v is not None})
+        if min_box_size is None:
+            return VehicleRecognizer(self.classifier, detector)
+        if not min_box_size.is_integer():
+            raise ValueError(f"request parameter {MIN_BOX_SIZE!r} must be a whole number of pixels, got {min_box_size}")
+        return VehicleRecognizer(self.classifier, detector, min_box_size=int(min_box_size))
+
+    def execute(self, requests: list[Any]) -> list[pb_utils.InferenceResponse]:
+        return respond_each(requests, self._recognize)
+
+    def _recognize(self, request: Any) -> list[pb_utils.Tensor]:
+        chosen = request_parameters(request, PARAMETERS)
+        recognizer = self.recognizer(*(chosen.get(name) for name in PARAMETERS))
+        return recognition_tensors(recognizer.recognize(image_bytes(request)), self.classifier.labels)

@@ -1,0 +1,116 @@
+"""``vehiclekit serve`` and ``vehiclekit serving build-repo``: argument definitions and runners, wired
+into :mod:`vehiclekit.cli`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from vehiclekit.errors import VehiclekitError
+from vehiclekit.serving.launcher import TritonServer
+from vehiclekit.serving.repository import FLAVORS, build_repository, repository_flavor
+
+SERVE_EPILOG = """\
+Without --repo, a cpu-flavor repository is built from the model zoo into a temporary folder that is
+removed on exit. With --repo DIR, DIR is built first if it is missing or empty, and served as it is
+otherwise (a gpu-flavor repository needs NVIDIA's tritonserver image, see deploy/).
+Listens on loopback by default (--host 0.0.0.0 to accept other machines); models cannot be loaded
+or unloaded remotely (model control mode "none"). Ctrl-C or SIGTERM stops the server and its
+python-backend processes.
+
+examples:
+  vehiclekit serve
+  vehiclekit serve --repo model-repository --http-port 9000 --grpc-port 9001 --metrics-port 9002
+"""
+
+BUILD_REPO_EPILOG = """\
+flavors:
+  cpu  python-backend models running the ONNX files with ONNX Runtime (the tritonserver that
+       `pip install 'vehiclekit[serve]'` installs, as `vehiclekit serve` runs it)
+  gpu  onnxruntime-backend models on the GPU, TensorRT FP16 unless --no-tensorrt (NVIDIA's
+       nvcr.io/nvidia/tritonserver image, see deploy/)
+Both serve vehicle_type, vehicle_detector and vehicle_pipeline with the same inputs and outputs.
+OUT is replaced when it holds a repository built before; any other non-empty folder is refused.
+
+examples:
+  vehiclekit serving build-repo model-repository
+  vehiclekit serving build-repo deploy/model-repository --flavor gpu
+"""
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``vehiclekit serve``."""
+    parser.description = "Serve the vehiclekit models with NVIDIA Triton Inference Server (CPU, from pip)."
+    parser.epilog = SERVE_EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--repo", type=Path, help="model repository folder (default: a temporary cpu-flavor one)")
+    parser.add_argument("--http-port", type=int, default=8000, help="HTTP/REST port (default 8000)")
+    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
+    parser.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (default 8002)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Build the repository if needed, serve until SIGINT/SIGTERM; 0 on a clean stop, 1 when the
+    server failed."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with tempfile.TemporaryDirectory(prefix="vehiclekit-repository-") as scratch:
+        try:
+            repo = _repository(args.repo, Path(scratch) / "repository")
+            with TritonServer(repo, args.http_port, args.grpc_port, args.metrics_port, args.host) as server:
+                print(
+                    f"vehiclekit: Triton ready on {server.http_url} (HTTP), {server.grpc_url} (gRPC), "
+                    f"metrics {server.metrics_url}; serving {repo}. Ctrl-C stops it.",
+                    file=sys.stderr, flush=True,
+                )
+                while not stop.wait(0.2):
+                    if server.poll() is not None:
+                        print(f"vehiclekit: tritonserver exited with status {server.poll()}", file=sys.stderr)
+                        return 1
+                print("vehiclekit: stopping Triton", file=sys.stderr, flush=True)
+        except VehiclekitError as e:
+            print(f"vehiclekit serve: {e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def add_build_repo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``vehiclekit serving build-repo``."""
+    parser.description = "Write a Triton model repository holding the vehiclekit models."
+    parser.epilog = BUILD_REPO_EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("out", type=Path, help="repository folder to write")
+    parser.add_argument("--flavor", choices=FLAVORS, default="cpu", help="cpu (pip Triton, default) or gpu (NGC image)")
+    parser.add_argument("--no-tensorrt", action="store_true", help="gpu flavor: plain CUDA, no TensorRT FP16 engines")
+    parser.add_argument("--classifier", type=Path, help="classifier ONNX to serve (default: the zoo's vehicle-type)")
+    parser.add_argument("--detector", type=Path, help="YOLOX ONNX to serve (default: the zoo's yolox-nano)")
+
+
+def run_build_repo(args: argparse.Namespace) -> int:
+    """Build the repository; 0 on success, 1 with the reason on stderr otherwise."""
+    try:
+        out = build_repository(args.out, args.flavor, args.classifier, args.detector, tensorrt=not args.no_tensorrt)
+    except VehiclekitError as e:
+        print(f"vehiclekit serving build-repo: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.flavor}-flavor model repository written to {out}")
+    return 0
+
+
+def _repository(requested: Path | None, scratch: Path) -> Path:
+    """The folder to serve: ``requested`` (built first when missing or empty), else ``scratch`` built."""
+    if requested is None or not requested.is_dir() or not any(requested.iterdir()):
+        return build_repository(requested or scratch, "cpu")
+    if repository_flavor(requested) == "gpu":
+        raise VehiclekitError(
+            f"{requested} is a gpu-flavor repository (onnxruntime backend), which the pip tritonserver cannot run: "
+            "serve it with NVIDIA's tritonserver image (deploy/), or build a cpu one with "
+            "`vehiclekit serving build-repo DIR --flavor cpu`"
+        )
+    return requested

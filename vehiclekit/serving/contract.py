@@ -1,0 +1,118 @@
+"""The served models' names and inputs/outputs: one contract for the repository builder, the
+python-backend models running inside Triton and the SDK's remote client.
+
+Both repository flavors (``cpu`` and ``gpu``) expose exactly these models:
+
+* :data:`CLASSIFIER` (``vehicle_type``): the vehicle-type ONNX as exported, ``images`` ``[N, 3, H, W]``
+  float32 (from :func:`vehiclekit.models.preprocess.classifier_input`) -> ``logits`` ``[N, C]``.
+  Its config ``parameters`` carry the ONNX's vehiclekit metadata (labels, input size,
+  normalisation, version), so a remote client needs nothing but the server.
+* :data:`DETECTOR_NETWORK` (``yolox_nano``): the YOLOX-Nano ONNX as released (fixed batch 1, raw
+  grid predictions). Internal: :data:`DETECTOR` and :data:`PIPELINE` call it through BLS.
+* :data:`DETECTOR` (``vehicle_detector``): one encoded image in, vehicles out (letterbox, YOLOX,
+  decode and class-aware NMS on the server, boxes in the image's pixels).
+* :data:`PIPELINE` (``vehicle_pipeline``): one encoded image in; detects, crops and classifies
+  every vehicle in one round trip.
+
+A leaf module (nothing from vehiclekit imported), so the SDK's remote client reads it without
+pulling in the repository builder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output: ``dims`` is the full ONNX shape, ``-1`` for a dynamic axis."""
+
+    name: str
+    data_type: str  # Triton DataType name, e.g. "TYPE_FP32"
+    dims: tuple[int, ...]
+
+    @property
+    def shape(self) -> list[int]:
+        """``dims`` as ONNX Runtime's ``NodeArg.shape`` reports a fixed shape (a list)."""
+        return list(self.dims)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Inputs, outputs and ``metadata_props`` of one ONNX model. Also what a python-backend model
+    needs to call another model through BLS as if it were an ONNX Runtime session (see
+    :mod:`vehiclekit.serving.backend.bls`), hence the JSON round trip."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dynamic_batch(self) -> bool:
+        """True when every input and output has a dynamic first axis (the batch)."""
+        return all(t.dims and t.dims[0] == -1 for t in (*self.inputs, *self.outputs))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Signature":
+        raw = json.loads(text)
+        return cls(inputs=_specs(raw["inputs"]), outputs=_specs(raw["outputs"]), metadata=dict(raw["metadata"]))
+
+
+def _specs(items: list[dict]) -> tuple[TensorSpec, ...]:
+    return tuple(TensorSpec(t["name"], t["data_type"], tuple(t["dims"])) for t in items)
+
+
+CLASSIFIER = "vehicle_type"
+DETECTOR_NETWORK = "yolox_nano"
+DETECTOR = "vehicle_detector"
+PIPELINE = "vehicle_pipeline"
+#: Every model of a repository, in load order (BLS callers after the models they call).
+MODELS = (CLASSIFIER, DETECTOR_NETWORK, DETECTOR, PIPELINE)
+
+#: Input of :data:`DETECTOR` and :data:`PIPELINE`: the bytes of one encoded image (JPEG, PNG, ...).
+IMAGE = "image"
+BOXES = "boxes"
+LABELS = "labels"
+SCORES = "scores"
+TYPE_LABELS = "type_labels"
+TYPE_CONFIDENCES = "type_confidences"
+TYPE_PROBABILITIES = "type_probabilities"
+
+IMAGE_INPUT = TensorSpec(IMAGE, "TYPE_STRING", (1,))
+#: Outputs of :data:`DETECTOR`: K vehicles, best score first; boxes are xyxy image pixels.
+DETECTOR_OUTPUTS = (
+    TensorSpec(BOXES, "TYPE_FP32", (-1, 4)),
+    TensorSpec(LABELS, "TYPE_STRING", (-1,)),
+    TensorSpec(SCORES, "TYPE_FP32", (-1,)),
+)
+
+
+def pipeline_outputs(num_types: int) -> tuple[TensorSpec, ...]:
+    """Outputs of :data:`PIPELINE`: the detector's, plus per vehicle the type label, its
+    probability and the probabilities of all ``num_types`` types (in the classifier's label order)."""
+    return (
+        *DETECTOR_OUTPUTS,
+        TensorSpec(TYPE_LABELS, "TYPE_STRING", (-1,)),
+        TensorSpec(TYPE_CONFIDENCES, "TYPE_FP32", (-1,)),
+        TensorSpec(TYPE_PROBABILITIES, "TYPE_FP32", (-1, num_types)),
+    )
+
+
+#: Optional request parameters of :data:`DETECTOR` and :data:`PIPELINE` (the SDK's defaults apply
+#: when absent): the VehicleDetector thresholds, and the recognizer's smallest crop side.
+SCORE_THRESHOLD = "score_threshold"
+IOU_THRESHOLD = "iou_threshold"
+MIN_BOX_SIZE = "min_box_size"
+
+#: Prefix of the error message of a request whose image was rejected (corrupt, empty, too large...):
+#: the remote client raises :class:`vehiclekit.errors.InvalidImageError` for these.
+INVALID_IMAGE = "invalid image: "
+
+
+def signature_parameter(model: str) -> str:
+    """Config parameter under which a BLS caller finds the :class:`Signature` (JSON) of ``model``."""
+    return f"vehiclekit.signature.{model}"

@@ -1,0 +1,39 @@
+"""``train-vehicle``: train, export and evaluate vehiclekit models. ``train-vehicle COMMAND --help``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vehiclekit.errors import VehiclekitError
+
+# command -> (module in vehiclekit.training, one-line help). Each module has add_arguments() and run().
+COMMANDS = {
+    "supervised": ("supervised", "train a classifier from scratch (or from --init) on labelled images"),
+    "export": ("export", "export a run's best checkpoint to ONNX with metadata, checking parity on real images"),
+    "evaluate-detector": ("evaluate_detector", "COCO AP of the YOLOX-Nano vehicle detector on coco-vehicles (pycocotools)"),
+    "make-splits": ("splits_cli", "regenerate the committed train/val/test split files (deterministic)"),
+    "pretrain": ("ssl.pretrain", "self-supervised pretraining of a backbone on unlabeled images (simsiam, byol, simclr, moco)"),
+    "evaluate": ("ssl.evaluate", "kNN / linear / fine-tune evaluation of a (pretrained or random) backbone"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="train-vehicle", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod = importlib.import_module(f"vehiclekit.training.{module}")
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.run)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except VehiclekitError as exc:
+        print(f"train-vehicle {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

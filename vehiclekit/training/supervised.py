@@ -1,0 +1,170 @@
+"""``train-vehicle supervised``: one readable training loop (after torchvision's
+``references/classification/train.py``) for a classifier trained from scratch on labelled images.
+
+A run directory holds ``config.json`` (resolved arguments), ``last.pt`` / ``best.pt`` (atomic),
+``history.json`` (per-epoch loss and accuracy), and at the end ``metrics.json`` (val/test accuracy,
+per-class accuracy, confusion matrix) and ``confusion.png``. ``--resume`` continues after a kill
+from ``last.pt`` with the same data order it would have had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vehiclekit.models.factory import BACKBONES, Classifier
+from vehiclekit.paths import data_root
+from vehiclekit.training.checkpoint import load_checkpoint, save_atomic, seed_everything, write_json
+from vehiclekit.training.datasets import ImageDataset, LabeledImages, label_subset, load_stanford_cars, load_vehicle_types
+from vehiclekit.training.metrics import classification_report, plot_confusion
+from vehiclekit.training.transforms import eval_transform, train_transform
+
+DATASETS = {
+    "vehicle-types": lambda root, split: load_vehicle_types(root, split),
+    "stanford-cars-body": lambda root, split: load_stanford_cars(root, "body_type", split),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="vehicle-types", help="labelled dataset (committed splits)")
+    p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
+    p.add_argument("--labels-fraction", type=float, default=1.0, help="stratified fraction of the train split's labels to use")
+    p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half", help="backbone")
+    p.add_argument("--img-size", type=int, default=96, help="square input size in pixels")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.1, help="peak SGD learning rate (cosine decay, linear warm-up)")
+    p.add_argument("--warmup-epochs", type=int, default=2)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout before the linear head")
+    p.add_argument("--init", help="backbone checkpoint to start from (e.g. from `train-vehicle pretrain`)")
+    p.add_argument("--workers", type=int, default=2, help="data-loader worker processes")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/supervised", help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with the run's stored settings")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    config = {k: v for k, v in vars(args).items() if k != "func"}
+    if args.resume:
+        if not (out / "last.pt").exists():
+            raise SystemExit(f"--resume: no checkpoint at {out / 'last.pt'}; start without --resume")
+        state = load_checkpoint(out / "last.pt")
+        # The stored config wins, workers and threads included: they shape the augmentation RNG streams
+        # and the float reduction order, so the resumed run continues exactly as it would have.
+        config = {**state["config"], "resume": True}
+        args = argparse.Namespace(**config)
+    elif (out / "last.pt").exists():
+        raise SystemExit(f"{out} already holds a run: pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", config)
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+
+    root = data_root(args.data)
+    train_data = DATASETS[args.dataset](root, "train")
+    if args.labels_fraction < 1:
+        train_data = train_data.subset(label_subset(train_data.labels, args.labels_fraction, args.seed))
+    val_data, test_data = (DATASETS[args.dataset](root, s) for s in ("val", "test"))
+    classes = train_data.classes
+    train_set = ImageDataset(train_data, train_transform(args.img_size), "decode train")
+    val_set = ImageDataset(val_data, eval_transform(args.img_size), "decode val")
+
+    model = Classifier(args.arch, len(classes), args.dropout)
+    if args.init:
+        model.backbone.load_state_dict(load_checkpoint(Path(args.init))["backbone"])
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
+    steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch))
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+
+    start_epoch, best_acc, history = 0, -1.0, []
+    if args.resume:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best_acc, history = state["epoch"] + 1, state["best_acc"], state["history"]
+        print(f"resumed {out} at epoch {start_epoch}/{args.epochs} (best val acc {best_acc:.4f})")
+
+    for epoch in range(start_epoch, args.epochs):
+        generator = torch.Generator().manual_seed(args.seed * 1000 + epoch)  # same order after a resume
+        torch.manual_seed(args.seed * 1000 + epoch)
+        loader = DataLoader(train_set, args.batch_size, shuffle=True, drop_last=True, generator=generator,
+                            num_workers=args.workers, worker_init_fn=_seed_worker, persistent_workers=False)
+        t0 = time.time()
+        train_loss = train_one_epoch(model, loader, criterion, optimizer, scheduler, f"epoch {epoch + 1}/{args.epochs}")
+        val_acc = evaluate(model, val_set, args.batch_size)["accuracy"]
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_acc": val_acc, "lr": scheduler.get_last_lr()[0],
+                        "seconds": round(time.time() - t0, 1)})
+        print(f"epoch {epoch + 1}: loss {train_loss:.4f}  val acc {val_acc:.4f}  ({history[-1]['seconds']} s)")
+        if val_acc > best_acc:
+            best_acc = val_acc
+            save_atomic({"model": model.state_dict(), "config": config, "classes": list(classes), "epoch": epoch}, out / "best.pt")
+        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "config": config, "classes": list(classes), "epoch": epoch, "best_acc": best_acc, "history": history},
+                    out / "last.pt")
+        write_json(out / "history.json", history)
+
+    best = load_checkpoint(out / "best.pt")
+    model.load_state_dict(best["model"])
+    metrics = {"best_epoch": best["epoch"] + 1, "classes": list(classes), "train_images": len(train_set)}
+    for name, data in (("val", val_data), ("test", test_data)):
+        metrics[name] = evaluate(model, ImageDataset(data, eval_transform(args.img_size), f"decode {name}"), args.batch_size)
+    write_json(out / "metrics.json", metrics)
+    plot_confusion(metrics["test"]["confusion"], classes, out / "confusion.png", f"{args.dataset} test, {args.arch} ({metrics['test']['accuracy']:.2%})")
+    print(f"test accuracy {metrics['test']['accuracy']:.4f} (best val epoch {metrics['best_epoch']}); run dir {out}")
+    return 0
+
+
+def train_one_epoch(model, loader, criterion, optimizer, scheduler, desc: str) -> float:
+    model.train()
+    total, count = 0.0, 0
+    bar = tqdm(loader, desc=desc, leave=False, mininterval=2)
+    for images, targets in bar:
+        loss = criterion(model(images), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total += loss.item() * len(targets)
+        count += len(targets)
+        bar.set_postfix(loss=f"{total / count:.3f}")
+    return total / max(count, 1)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, dataset, batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    model.eval()
+    logits, labels = [], []
+    for images, targets in DataLoader(dataset, batch_size):
+        logits.append(model(images))
+        labels.append(targets)
+    return torch.cat(logits), torch.cat(labels)
+
+
+def evaluate(model: nn.Module, dataset, batch_size: int = 128) -> dict:
+    logits, labels = predict_logits(model, dataset, batch_size)
+    return classification_report(logits.argmax(1).tolist(), labels.tolist(), model.head.out_features)
+
+
+def _warmup_cosine(warmup_steps: int, total_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+
+    return factor
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed_everything(torch.initial_seed() % 2**32)

@@ -1,0 +1,79 @@
+"""Image transforms for training (torch) on top of the shared, torch-free eval pre-processing."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torchvision.transforms import v2
+
+from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, classifier_input
+
+
+def eval_transform(size: int):
+    """Exactly the SDK's pre-processing (:func:`classifier_input`), as a tensor."""
+
+    def apply(bgr: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(classifier_input([bgr], (size, size))[0])
+
+    return apply
+
+
+def train_transform(size: int):
+    """Supervised augmentation for small traffic-camera crops: a mild random resized crop (the
+    vehicle must stay in view), horizontal flip and light colour jitter (day/night, camera gain)."""
+    augment = v2.Compose(
+        [
+            v2.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.8, 1.25), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.02),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+    def apply(bgr: np.ndarray) -> torch.Tensor:
+        return augment(_rgb_tensor(bgr))
+
+    return apply
+
+
+def ssl_views_transform(size: int):
+    """Two independently augmented views of an image for self-supervised pretraining: the
+    augmentations of SimCLR (Chen et al. 2020), MoCo v2, SimSiam and BYOL, adapted to small
+    traffic-camera crops (the vehicle fills most of a 100×100 frame) at ``size`` ≈ 64 px:
+
+    - random resized crop, scale (0.2, 1), ratio (3/4, 4/3): MoCo v2 / SimSiam's scale range
+      (SimCLR's 0.08 would keep little more than a wheel of a 100-px crop);
+    - horizontal flip p 0.5 (no vertical flip: the cameras look down at an angle);
+    - colour jitter brightness/contrast/saturation 0.4, hue 0.1, applied with p 0.8; grayscale p 0.2;
+    - Gaussian blur p 0.5 with the papers' sigma range (0.1, 2.0) px *at 224 px* scaled by
+      ``size``/224 (at 64 px: 0.03 to 0.57 px) and a kernel ≈ 10 % of the side: the same relative
+      blur as on ImageNet; 2 px on a 64-px crop that is already soft would erase the vehicle.
+
+    BYOL's asymmetric views (blur p 1.0 / 0.1, solarisation) are not used: every method gets the
+    same views, so a comparison varies only the method (as lightly's benchmarks do).
+    """
+    scale = size / 224
+    kernel = max(3, int(0.1 * size) // 2 * 2 + 1)
+    augment = v2.Compose(
+        [
+            v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.RandomApply([v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)], p=0.8),
+            v2.RandomGrayscale(p=0.2),
+            v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1 * scale, 2.0 * scale))], p=0.5),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+    def apply(bgr: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        rgb = _rgb_tensor(bgr)
+        return augment(rgb), augment(rgb)
+
+    return apply
+
+
+def _rgb_tensor(bgr: np.ndarray) -> torch.Tensor:
+    """BGR uint8 HxWx3 (OpenCV) -> RGB uint8 3xHxW tensor."""
+    return torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1])).permute(2, 0, 1)
