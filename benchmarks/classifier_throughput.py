@@ -29,6 +29,7 @@ from vehiclekit.models import zoo
 from vehiclekit.models.factory import Classifier
 from vehiclekit.models.metadata import INPUT_NAME, ClassifierMetadata
 from vehiclekit.models.preprocess import classifier_input
+from vehiclekit.sdk.session import create_session, default_threads
 
 WARMUP_CALLS = 3
 MIN_REPEATS = 5
@@ -38,7 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--onnx", type=Path, help="classifier ONNX (default: the zoo's vehicle_type.onnx)")
     parser.add_argument("--arch", default="resnet18-half", help="backbone of the PyTorch model (default: resnet18-half)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="intra-op threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="intra-op threads of both runtimes (default: the SDK's, all cores up to 4)")
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per measurement (default 2)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32], help="batch sizes (default 1 8 32)")
     parser.add_argument("--matmul-size", type=int, default=2048, help="N of the N x N fp32 matmul (default 2048)")
@@ -84,12 +86,11 @@ def throughput(run_batch: Callable[[np.ndarray], object], batch: np.ndarray, sec
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    load = os.getloadavg()[0]  # other processes' CPU use, before this run adds its own
     torch.set_num_threads(args.threads)
     onnx_path = args.onnx or zoo.get("vehicle-type").path
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = args.threads, 1
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session = create_session(onnx_path, providers=["CPUExecutionProvider"], threads=args.threads)
     meta = ClassifierMetadata.from_props(session.get_modelmeta().custom_metadata_map)
     if meta.arch and meta.arch != args.arch:
         print(f"note: the ONNX says arch {meta.arch!r}; GFLOPs are counted on --arch {args.arch!r}")
@@ -108,13 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     gflops = model_gflops(model, meta.input_size)
     results = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads,
+                    "load_average_1min": load,
                     "torch": torch.__version__, "onnxruntime": ort.__version__},
         "matmul_gflop_per_s": peak,
         "model": {"onnx": str(onnx_path), "name": meta.name, "version": meta.version, "arch": args.arch,
                   "input_size": list(meta.input_size), "gflops_per_image": gflops},
         "runs": [],
     }
-    print(f"threads {args.threads}, torch {torch.__version__}, onnxruntime {ort.__version__}")
+    print(f"threads {args.threads} of {os.cpu_count()} CPUs (load average {load:.1f} before the run), "
+          f"torch {torch.__version__}, onnxruntime {ort.__version__}")
     print(f"fp32 matmul {args.matmul_size}x{args.matmul_size}: torch {peak['torch']:.1f} GFLOP/s, "
           f"numpy {peak['numpy']:.1f} GFLOP/s")
     print(f"model {meta.name} {meta.version} ({args.arch}, {meta.input_size[0]}x{meta.input_size[1]}): "

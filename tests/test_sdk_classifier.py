@@ -139,11 +139,13 @@ def test_shipped_model_metadata(classifier):
 
 
 def test_shipped_model_accuracy_on_held_out_images(classifier, test_split_sample):
+    """Model version 1 gets 87/90 (96.7%, as on the whole test split); the floors leave room for a
+    retrained model."""
     predictions = classifier.predict_batch([path for path, _ in test_split_sample])
     truth = [label for _, label in test_split_sample]
     correct = [p.label == t for p, t in zip(predictions, truth)]
     confusions = Counter(f"{t}->{p.label}" for p, t, ok in zip(predictions, truth, correct) if not ok)
-    assert np.mean(correct) >= 0.8, confusions
+    assert np.mean(correct) >= 0.9, confusions
     for label in VEHICLE_TYPES:  # no class left behind
         assert sum(ok for ok, t in zip(correct, truth) if t == label) >= 10, label
 

@@ -1,6 +1,5 @@
 """The shipped vehicle-type model, scored end to end through the SDK on the committed test split."""
 
-import json
 
 from vehiclekit import VehicleClassifier
 from vehiclekit.models import zoo

@@ -4,13 +4,13 @@
 are imported lazily so ``import vehiclekit.models`` stays light.
 """
 
-from vehiclekit.errors import DatasetNotFoundError, InvalidImageError, ModelNotFoundError, VehiclekitError
+from vehiclekit.errors import DatasetNotFoundError, InvalidImageError, ModelNotFoundError, ServerError, VehiclekitError
 
 __version__ = "0.1.0"
 _SDK_NAMES = {"VehicleClassifier", "VehicleDetector", "VehicleRecognizer", "Prediction", "Detection", "RecognizedVehicle"}
 
 __all__ = [
-    "VehiclekitError", "InvalidImageError", "ModelNotFoundError", "DatasetNotFoundError", *sorted(_SDK_NAMES),
+    "VehiclekitError", "InvalidImageError", "ModelNotFoundError", "DatasetNotFoundError", "ServerError", *sorted(_SDK_NAMES),
 ]
 
 

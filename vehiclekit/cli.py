@@ -1,4 +1,4 @@
-"""The ``vehiclekit`` command: ``vehiclekit predict IMAGE...`` (more subcommands to come).
+"""The ``vehiclekit`` command: ``predict IMAGE...``, ``serve`` and ``serving build-repo``.
 
 Torch-free: it only uses :mod:`vehiclekit.sdk`.
 """
@@ -31,6 +31,7 @@ from vehiclekit.sdk import (
     load_image,
 )
 from vehiclekit.sdk.recognizer import DEFAULT_MIN_BOX_SIZE
+from vehiclekit.serving import cli as serving_cli
 
 #: In ``--whole-image auto``, images whose longer side is at most this many pixels count as
 #: pre-cropped single vehicles (the vehicle-types crops are 100x100).
@@ -39,6 +40,8 @@ CROP_MAX_SIDE = 256
 #: :data:`SAMPLE_MIN_AREA` pixels (COCO "medium" and "large" objects), ties by file name.
 COCO_SAMPLES = 4
 SAMPLE_MIN_AREA = 32 * 32
+#: The committed vehicle-types split; ``--data-samples`` shows images of its test part (never trained on).
+VEHICLE_TYPES_SPLIT = Path(__file__).resolve().parent / "training" / "splits" / "vehicle-types.json"
 #: Image suffixes the annotated copy keeps; anything else is written as PNG.
 WRITABLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -94,7 +97,7 @@ def fraction(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vehiclekit",
-        description="Vehicle detection and vehicle-type classification on ONNX Runtime (no torch needed).",
+        description="Vehicle detection and vehicle-type classification: embedded (ONNX Runtime, no torch) or served by NVIDIA Triton.",
     )
     parser.add_argument("--version", action="version", version=f"vehiclekit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -111,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-samples",
         action="store_true",
         help=f"also run on a fixed set of sample images from the data root: the {COCO_SAMPLES} "
-        "coco-vehicles images with the most vehicles and the first image of each vehicle-types class",
+        "coco-vehicles images with the most vehicles and, from the vehicle-types test split, the first "
+        "image of each class",
     )
     predict.add_argument(
         "--data", metavar="DIR", help="data root for --data-samples (default: $VEHICLEKIT_DATA, else ../shared/data)"
@@ -151,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
         "or ../shared/models)",
     )
     predict.set_defaults(run=run_predict)
+
+    serve = commands.add_parser("serve", help="serve the models with NVIDIA Triton (CPU, from pip)")
+    serving_cli.add_serve_arguments(serve)
+    serve.set_defaults(run=serving_cli.run_serve)
+    serving = commands.add_parser("serving", help="Triton model repository tools",
+                                  description="Triton model repository tools.")
+    serving_commands = serving.add_subparsers(dest="serving_command", metavar="COMMAND", required=True)
+    build = serving_commands.add_parser("build-repo", help="write a Triton model repository from the zoo")
+    serving_cli.add_build_repo_arguments(build)
+    build.set_defaults(run=serving_cli.run_build_repo)
     return parser
 
 
@@ -172,8 +186,12 @@ def data_samples(root: Path) -> list[tuple[str, Path]]:
     ranked = sorted(instances["images"], key=lambda image: (-vehicles[image["id"]], image["file_name"]))
     coco_files = [coco / "images" / image["file_name"] for image in ranked if vehicles[image["id"]]]
     paths = [p for p in coco_files if p.is_file()][:COCO_SAMPLES]
-    for class_dir in sorted(d for d in types.iterdir() if d.is_dir()):
-        paths += sorted(class_dir.glob("*.jpg"), key=lambda p: (len(p.name), p.name))[:1]
+    first_of_class: dict[str, Path] = {}
+    for relative in json.loads(VEHICLE_TYPES_SPLIT.read_text())["test"]:
+        label = relative.split("/")[0]
+        if label not in first_of_class and (types / relative).is_file():
+            first_of_class[label] = types / relative
+    paths += [first_of_class[label] for label in sorted(first_of_class)]
     return [(str(p.relative_to(root)), p) for p in paths]
 
 

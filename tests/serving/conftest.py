@@ -2,12 +2,11 @@
 built from the zoo, started once per session on free loopback ports and always stopped.
 
 The server's log goes to ``triton.log`` in the session's temporary folder; a failed start shows its
-last lines. Set ``VEHICLEKIT_SERVING_CLASSIFIER`` to serve another classifier ONNX than the zoo's.
+last lines.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.request
 from collections.abc import Iterator
@@ -25,10 +24,9 @@ from vehiclekit.serving.repository import build_repository
 
 @pytest.fixture(scope="session")
 def classifier_onnx() -> Path:
-    """The classifier ONNX the repository serves."""
-    override = os.environ.get("VEHICLEKIT_SERVING_CLASSIFIER")
+    """The zoo's classifier ONNX, which the repository serves."""
     try:
-        return Path(override) if override else zoo.get("vehicle-type").path
+        return zoo.get("vehicle-type").path
     except VehiclekitError as e:
         pytest.fail(f"the serving tests need the classifier: {e}", pytrace=False)
 

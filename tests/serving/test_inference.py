@@ -9,7 +9,7 @@ import pytest
 from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.sdk import VehicleDetector
 from vehiclekit.sdk.detector import letterbox
-from vehiclekit.serving.contract import CLASSIFIER, DETECTOR_NETWORK, MODELS
+from vehiclekit.models.serving_contract import CLASSIFIER, DETECTOR_NETWORK, MODELS
 from vehiclekit.serving.onnx_signature import read_signature
 
 BOX_TOLERANCE = 0.5  # pixels

@@ -11,7 +11,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 from vehiclekit.errors import VehiclekitError
 from vehiclekit.models.metadata import ClassifierMetadata
 from vehiclekit.serving import config as cfg
-from vehiclekit.serving.contract import CLASSIFIER, DETECTOR, DETECTOR_NETWORK, MODELS, PIPELINE, signature_parameter
+from vehiclekit.models.serving_contract import CLASSIFIER, DETECTOR, DETECTOR_NETWORK, MODELS, PIPELINE, signature_parameter
 from vehiclekit.serving.onnx_signature import read_signature
 from vehiclekit.serving.repository import MANIFEST, build_repository, repository_flavor
 

@@ -87,8 +87,10 @@ def test_unreachable_server_error_names_server_and_model():
 
 
 def test_timeouts_and_unknown_models_name_the_server(client, street_jpeg):
+    street = cv2.imdecode(np.frombuffer(street_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    _, large = cv2.imencode(".jpg", cv2.resize(street, (3200, 2400)))  # well over 20 ms to decode and detect
     with pytest.raises(ServerError, match=rf"'vehicle_pipeline' .*{re.escape(client.url)} did not answer within"):
-        TritonClient(client.url, timeout=0.005).recognize(street_jpeg)
+        TritonClient(client.url, timeout=0.02).recognize(large.tobytes())
     with pytest.raises(ServerError, match=rf"{re.escape(client.url)} does not serve model 'vehicle_reid'"):
         client.infer("vehicle_reid", {"images": np.zeros((1, 3, 96, 96), np.float32)}, ["embedding"])
     assert len(client.recognize(street_jpeg).boxes) > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.sdk.image import ImageInput, load_images
 from vehiclekit.sdk.session import create_session
 from vehiclekit.sdk.types import Prediction
+
+if TYPE_CHECKING:
+    from vehiclekit.sdk.remote import TritonClient
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -34,6 +38,12 @@ class VehicleClassifier:
     ``model`` names a zoo model; ``model_path`` (an exported ``.onnx``) overrides it. Labels, input
     size and normalisation come from the model's metadata, so any classifier exported by
     ``train-vehicle export`` works. The ONNX Runtime session is created once, here.
+
+    ``url`` runs the model on a Triton server instead (``http://host:8000`` or ``grpc://host:8001``,
+    or a :class:`~vehiclekit.sdk.remote.TritonClient` for other timeouts and retries): its
+    ``vehicle_type`` model and the metadata served with it; pre-processing stays here, and the same
+    methods return the same results. ``session`` is any object with ONNX Runtime's ``get_inputs``,
+    ``get_outputs``, ``get_modelmeta`` and ``run`` (the Triton server itself runs this class so).
     """
 
     #: Images sent to ONNX Runtime per run in :meth:`predict_batch` (bounds memory).
@@ -45,30 +55,39 @@ class VehicleClassifier:
         model_path: str | os.PathLike | None = None,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
+        url: "str | TritonClient | None" = None,
+        session: Any = None,
     ):
-        if model_path is None:
-            entry = zoo.get(model)
-            if entry.task != "classification":
-                raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a classifier")
-            model_path = entry.path
-        self.model_path = Path(model_path)
-        self.session = create_session(self.model_path, providers, threads)
+        if url is not None:
+            from vehiclekit.sdk.remote import remote_client
+
+            session = remote_client(url).session()
+        if session is None:
+            if model_path is None:
+                entry = zoo.get(model)
+                if entry.task != "classification":
+                    raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a classifier")
+                model_path = entry.path
+            session = create_session(model_path, providers, threads)
+        self.model_path = Path(model_path) if model_path is not None else None
+        self.session = session
+        source = self.model_path or session
         try:
             self.metadata = ClassifierMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
         except ValueError as e:
-            raise VehiclekitError(f"{self.model_path}: {e}") from None
+            raise VehiclekitError(f"{source}: {e}") from None
         inputs = {i.name for i in self.session.get_inputs()}
         outputs = {o.name for o in self.session.get_outputs()}
         if INPUT_NAME not in inputs or CLASSIFIER_OUTPUT not in outputs:
             raise VehiclekitError(
-                f"{self.model_path} has inputs {sorted(inputs)} and outputs {sorted(outputs)}; a vehiclekit "
+                f"{source} has inputs {sorted(inputs)} and outputs {sorted(outputs)}; a vehiclekit "
                 f"classifier takes {INPUT_NAME!r} and returns {CLASSIFIER_OUTPUT!r} (export it with "
                 "`train-vehicle export`)"
             )
         num_outputs = next(o.shape for o in self.session.get_outputs() if o.name == CLASSIFIER_OUTPUT)[-1]
         if isinstance(num_outputs, int) and num_outputs != len(self.labels):
             raise VehiclekitError(
-                f"{self.model_path} outputs {num_outputs} logits but its metadata lists {len(self.labels)} labels"
+                f"{source} outputs {num_outputs} logits but its metadata lists {len(self.labels)} labels"
             )
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -18,6 +19,9 @@ from vehiclekit.models import zoo
 from vehiclekit.sdk.image import ImageInput, load_image, load_images
 from vehiclekit.sdk.session import create_session
 from vehiclekit.sdk.types import Detection
+
+if TYPE_CHECKING:
+    from vehiclekit.sdk.remote import TritonClient
 
 #: YOLOX letterbox padding value.
 PAD_VALUE = 114
@@ -88,6 +92,11 @@ class VehicleDetector:
     ``yolox_nano.onnx`` in ``$VEHICLEKIT_MODELS`` / ``../shared/models``). ``score_threshold`` keeps
     detections scoring above it (use 0.001 for COCO mAP evaluation); ``iou_threshold`` is the
     per-class NMS overlap limit.
+
+    ``url`` detects on a Triton server instead (``http://host:8000`` or ``grpc://host:8001``, or a
+    :class:`~vehiclekit.sdk.remote.TritonClient`): its ``vehicle_detector`` model runs this same
+    code there, with these thresholds, and the same methods return the same results. ``session`` is
+    any object with ONNX Runtime's ``get_inputs`` and ``run`` (the Triton server runs this class so).
     """
 
     def __init__(
@@ -97,6 +106,8 @@ class VehicleDetector:
         model_path: str | os.PathLike | None = None,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
+        url: "str | TritonClient | None" = None,
+        session: Any = None,
     ):
         if not (0.0 <= score_threshold <= 1.0 and 0.0 <= iou_threshold <= 1.0):
             raise ValueError(
@@ -104,7 +115,13 @@ class VehicleDetector:
             )
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
-        self.session = create_session(model_path or zoo.get("yolox-nano").path, providers, threads)
+        self.remote: TritonClient | None = None
+        if url is not None:
+            from vehiclekit.sdk.remote import remote_client
+
+            self.remote = remote_client(url)
+            return
+        self.session = session or create_session(model_path or zoo.get("yolox-nano").path, providers, threads)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         shape = model_input.shape
@@ -118,6 +135,10 @@ class VehicleDetector:
     def detect(self, image: ImageInput) -> list[Detection]:
         """Vehicles in one image (path, encoded bytes or BGR array, see :func:`load_image`), best
         score first; boxes are xyxy in the image's own pixels."""
+        if self.remote is not None:
+            from vehiclekit.sdk.remote import encoded_image, to_detections
+
+            return to_detections(self.remote.detect(encoded_image(image), self.score_threshold, self.iou_threshold))
         image_bgr = load_image(image)
         tensor, ratio = letterbox(image_bgr, self.input_size)
         (raw,) = self.session.run(None, {self.input_name: tensor[None]})

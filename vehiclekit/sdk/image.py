@@ -89,7 +89,10 @@ def _read_file(path: Path) -> bytes:
 def _decode(data: bytes, what: str) -> np.ndarray:
     if not data:
         raise InvalidImageError(f"{what} are empty: {_WHAT_TO_PASS}")
-    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV refuses images over OPENCV_IO_MAX_IMAGE_PIXELS (1 gigapixel by default)
+        decoded = None
     if decoded is None:
         raise InvalidImageError(
             f"{what}: not a decodable image (corrupt, truncated, too large or an unsupported "

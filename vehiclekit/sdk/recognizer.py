@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -10,6 +11,9 @@ from vehiclekit.sdk.classifier import VehicleClassifier
 from vehiclekit.sdk.detector import VehicleDetector
 from vehiclekit.sdk.image import ImageInput, load_image
 from vehiclekit.sdk.types import Detection, RecognizedVehicle
+
+if TYPE_CHECKING:
+    from vehiclekit.sdk.remote import TritonClient
 
 #: Default smallest crop side, in pixels, worth classifying.
 DEFAULT_MIN_BOX_SIZE = 8
@@ -35,6 +39,11 @@ class VehicleRecognizer:
     ``classifier`` / ``detector`` default to :class:`VehicleClassifier` and
     :class:`VehicleDetector` with their defaults. Detections whose crop is narrower or shorter
     than ``min_box_size`` pixels are too small to classify and are left out.
+
+    ``url`` recognizes on a Triton server instead (``http://host:8000`` or ``grpc://host:8001``, or a
+    :class:`~vehiclekit.sdk.remote.TritonClient`): one ``vehicle_pipeline`` round trip per image
+    runs this same code there and returns the same results. The server's classifier is used (no
+    ``classifier`` then); a ``detector`` only sets the thresholds.
     """
 
     def __init__(
@@ -42,9 +51,19 @@ class VehicleRecognizer:
         classifier: VehicleClassifier | None = None,
         detector: VehicleDetector | None = None,
         min_box_size: int = DEFAULT_MIN_BOX_SIZE,
+        url: "str | TritonClient | None" = None,
     ):
         if min_box_size < 1:
             raise ValueError(f"min_box_size must be at least 1 pixel, got {min_box_size}")
+        self.remote: TritonClient | None = None
+        if url is not None:
+            if classifier is not None:
+                raise ValueError("with url, the server's vehicle_type classifies the crops: pass no classifier")
+            from vehiclekit.sdk.remote import remote_client
+
+            self.remote = remote_client(url)
+            classifier = VehicleClassifier(url=self.remote)
+            detector = detector or VehicleDetector(url=self.remote)
         self.classifier = classifier or VehicleClassifier()
         self.detector = detector or VehicleDetector()
         self.min_box_size = min_box_size
@@ -52,6 +71,8 @@ class VehicleRecognizer:
     def recognize(self, image: ImageInput) -> list[RecognizedVehicle]:
         """Vehicles in one image, best detection score first; all crops are classified in one
         batch."""
+        if self.remote is not None:
+            return self._recognize_remote(image)
         image_bgr = load_image(image)
         detections: list[Detection] = []
         crops: list[np.ndarray] = []
@@ -64,6 +85,14 @@ class VehicleRecognizer:
             return []
         predictions = self.classifier.predict_batch(crops)
         return [RecognizedVehicle(detection=d, classification=p) for d, p in zip(detections, predictions)]
+
+    def _recognize_remote(self, image: ImageInput) -> list[RecognizedVehicle]:
+        from vehiclekit.sdk.remote import encoded_image, to_recognized_vehicles
+
+        found = self.remote.recognize(
+            encoded_image(image), self.detector.score_threshold, self.detector.iou_threshold, self.min_box_size
+        )
+        return to_recognized_vehicles(found, self.classifier.metadata)
 
     def __repr__(self) -> str:
         return f"VehicleRecognizer({self.classifier!r}, {self.detector!r}, min_box_size={self.min_box_size})"

@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
@@ -35,7 +34,7 @@ from vehiclekit.errors import InvalidImageError, ServerError
 from vehiclekit.models.metadata import ClassifierMetadata
 from vehiclekit.sdk.image import ImageInput, load_image
 from vehiclekit.sdk.types import Detection, Prediction, RecognizedVehicle
-from vehiclekit.serving.contract import (
+from vehiclekit.models.serving_contract import (
     BOXES,
     CLASSIFIER,
     DETECTOR,
@@ -48,6 +47,7 @@ from vehiclekit.serving.contract import (
     PIPELINE,
     SCORE_THRESHOLD,
     SCORES,
+    SignatureSession,
     TYPE_CONFIDENCES,
     TYPE_LABELS,
     TYPE_PROBABILITIES,
@@ -280,7 +280,7 @@ class TritonClient:
         )
 
 
-class RemoteSession:
+class RemoteSession(SignatureSession):
     """``get_inputs()``, ``get_outputs()``, ``get_modelmeta()`` and ``run()`` of a model served by
     Triton, as ONNX Runtime's ``InferenceSession`` offers them."""
 
@@ -288,15 +288,6 @@ class RemoteSession:
         self.client = client
         self.model = model
         self.signature, self.max_batch_size = client.signature(model)
-
-    def get_inputs(self) -> list[TensorSpec]:
-        return list(self.signature.inputs)
-
-    def get_outputs(self) -> list[TensorSpec]:
-        return list(self.signature.outputs)
-
-    def get_modelmeta(self) -> SimpleNamespace:
-        return SimpleNamespace(custom_metadata_map=dict(self.signature.metadata))
 
     def run(self, output_names: Sequence[str] | None, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """The outputs in ``output_names`` order (all when None); a batch larger than the server's

@@ -27,11 +27,15 @@ def create_session(
     path: str | os.PathLike,
     providers: Sequence[str] | None = None,
     threads: int | None = None,
+    spin: bool = True,
 ) -> ort.InferenceSession:
     """Open the ONNX model at ``path`` once, for many ``run`` calls.
 
     ``providers``: ONNX Runtime execution providers, best first (default: CUDA when available,
-    then CPU). ``threads``: intra-op threads (default: :func:`default_threads`).
+    then CPU). ``threads``: intra-op threads (default: :func:`default_threads`). ``spin=False``
+    makes idle intra-op threads sleep instead of busy-waiting for the next run: slower for a lone
+    caller, much faster when other processes share the cores (the Triton server: 2.2x the
+    ``vehicle_type`` throughput at 8 concurrent clients on 2 cores).
     """
     path = Path(path)
     if not path.is_file():
@@ -44,6 +48,7 @@ def create_session(
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # errors only: no warnings on stderr for a working model
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
     except Exception as e:  # ORT raises its own exception types (InvalidProtobuf, Fail, ...)

@@ -4,7 +4,7 @@
   ``tritonserver``, ``gpu`` flavor for NVIDIA's image) from the model zoo;
 * :mod:`~vehiclekit.serving.launcher` starts and stops the pip ``tritonserver``
   (:class:`~vehiclekit.serving.launcher.TritonServer`);
-* :mod:`~vehiclekit.serving.contract` names the served models and their inputs and outputs;
+* :mod:`~vehiclekit.models.serving_contract` names the served models and their inputs and outputs;
 * :mod:`~vehiclekit.serving.backend` holds the python-backend models that run inside the server;
 * :mod:`~vehiclekit.serving.cli` defines ``vehiclekit serve`` and ``vehiclekit serving build-repo``.
 

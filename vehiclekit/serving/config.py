@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
-from vehiclekit.serving.contract import TensorSpec
+from vehiclekit.models.serving_contract import TensorSpec
 
 
 @dataclass(frozen=True)

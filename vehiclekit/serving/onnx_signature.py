@@ -1,4 +1,4 @@
-"""Read an ONNX model's :class:`~vehiclekit.serving.contract.Signature`: the single source of every
+"""Read an ONNX model's :class:`~vehiclekit.models.serving_contract.Signature`: the single source of every
 input/output name, dtype and shape the Triton repository writes."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from vehiclekit.sdk.session import create_session
-from vehiclekit.serving.contract import Signature, TensorSpec
+from vehiclekit.models.serving_contract import Signature, TensorSpec
 
 #: ONNX Runtime element types -> Triton ``DataType`` names.
 ORT_TO_TRITON = {

@@ -1,7 +1,7 @@
 """Build a Triton model repository from the model zoo (``vehiclekit serving build-repo OUT``).
 
 Two flavors expose the same models with the same inputs and outputs (see
-:mod:`vehiclekit.serving.contract`); they differ only in what runs the two ONNX files:
+:mod:`vehiclekit.models.serving_contract`); they differ only in what runs the two ONNX files:
 
 * ``cpu`` — for the ``tritonserver`` that ``nvidia-pytriton`` installs from pip, which has only the
   python backend: ``vehicle_type`` and ``yolox_nano`` are python-backend models running the ONNX
@@ -36,7 +36,7 @@ from vehiclekit.models import zoo
 from vehiclekit.models.metadata import ClassifierMetadata
 from vehiclekit.sdk.classifier import VehicleClassifier
 from vehiclekit.serving import config as cfg
-from vehiclekit.serving.contract import (
+from vehiclekit.models.serving_contract import (
     CLASSIFIER,
     DETECTOR,
     DETECTOR_NETWORK,

@@ -18,7 +18,6 @@ from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 

@@ -22,8 +22,9 @@ from tqdm import tqdm
 from vehiclekit.models.factory import BACKBONES, Classifier
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import load_checkpoint, save_atomic, seed_everything, write_json
-from vehiclekit.training.datasets import ImageDataset, LabeledImages, label_subset, load_stanford_cars, load_vehicle_types
+from vehiclekit.training.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.metrics import classification_report, plot_confusion
+from vehiclekit.training.schedules import warmup_cosine
 from vehiclekit.training.transforms import eval_transform, train_transform
 
 DATASETS = {
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         model.backbone.load_state_dict(load_checkpoint(Path(args.init))["backbone"])
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
     steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch))
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
 
     start_epoch, best_acc, history = 0, -1.0, []
@@ -155,15 +156,6 @@ def predict_logits(model: nn.Module, dataset, batch_size: int = 128) -> tuple[to
 def evaluate(model: nn.Module, dataset, batch_size: int = 128) -> dict:
     logits, labels = predict_logits(model, dataset, batch_size)
     return classification_report(logits.argmax(1).tolist(), labels.tolist(), model.head.out_features)
-
-
-def _warmup_cosine(warmup_steps: int, total_steps: int):
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
-
-    return factor
 
 
 def _seed_worker(worker_id: int) -> None:

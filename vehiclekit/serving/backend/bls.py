@@ -6,16 +6,15 @@ serves the ONNX model (python + ONNX Runtime on CPU, onnxruntime/TensorRT on GPU
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import SimpleNamespace
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from vehiclekit.errors import VehiclekitError
-from vehiclekit.serving.contract import Signature, TensorSpec, signature_parameter
+from vehiclekit.models.serving_contract import Signature, SignatureSession, signature_parameter
 
 
-class BlsSession:
+class BlsSession(SignatureSession):
     """``get_inputs()``, ``get_outputs()``, ``get_modelmeta()`` and ``run()`` of the ONNX model that
     Triton serves as ``model``, described by ``signature``."""
 
@@ -31,15 +30,6 @@ class BlsSession:
         if key not in parameters:
             raise VehiclekitError(f"config.pbtxt lacks parameter {key!r}; rebuild the repository with `vehiclekit serving build-repo`")
         return cls(model, Signature.from_json(parameters[key]))
-
-    def get_inputs(self) -> list[TensorSpec]:
-        return list(self.signature.inputs)
-
-    def get_outputs(self) -> list[TensorSpec]:
-        return list(self.signature.outputs)
-
-    def get_modelmeta(self) -> SimpleNamespace:
-        return SimpleNamespace(custom_metadata_map=dict(self.signature.metadata))
 
     def run(self, output_names: Sequence[str] | None, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """One in-server inference request; the outputs in ``output_names`` order (all when None)."""

@@ -12,7 +12,7 @@ from vehiclekit.sdk.detector import VehicleDetector
 from vehiclekit.serving.backend.bls import BlsSession
 from vehiclekit.serving.backend.responses import config_parameters, respond_each
 from vehiclekit.serving.backend.tensors import detection_tensors, image_bytes, request_parameters
-from vehiclekit.serving.contract import DETECTOR_NETWORK, IOU_THRESHOLD, SCORE_THRESHOLD
+from vehiclekit.models.serving_contract import DETECTOR_NETWORK, IOU_THRESHOLD, SCORE_THRESHOLD
 
 THRESHOLDS = (SCORE_THRESHOLD, IOU_THRESHOLD)
 

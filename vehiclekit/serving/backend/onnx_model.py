@@ -21,7 +21,8 @@ class TritonPythonModel:
         self.batched = config["max_batch_size"] > 0
         self.input_names = [tensor["name"] for tensor in config["input"]]
         self.output_names = [tensor["name"] for tensor in config["output"]]
-        self.session = create_session(Path(args["model_repository"]) / args["model_version"] / "model.onnx")
+        # No busy-waiting threads: Triton, the other stubs and local clients need those cores.
+        self.session = create_session(Path(args["model_repository"]) / args["model_version"] / "model.onnx", spin=False)
 
     def execute(self, requests: list[Any]) -> list[pb_utils.InferenceResponse]:
         outcomes: list[Outcome | None] = [None] * len(requests)

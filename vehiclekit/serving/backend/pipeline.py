@@ -15,7 +15,7 @@ from vehiclekit.sdk.recognizer import VehicleRecognizer
 from vehiclekit.serving.backend.bls import BlsSession
 from vehiclekit.serving.backend.responses import config_parameters, respond_each
 from vehiclekit.serving.backend.tensors import image_bytes, recognition_tensors, request_parameters
-from vehiclekit.serving.contract import CLASSIFIER, DETECTOR_NETWORK, IOU_THRESHOLD, MIN_BOX_SIZE, SCORE_THRESHOLD
+from vehiclekit.models.serving_contract import CLASSIFIER, DETECTOR_NETWORK, IOU_THRESHOLD, MIN_BOX_SIZE, SCORE_THRESHOLD
 
 PARAMETERS = (SCORE_THRESHOLD, IOU_THRESHOLD, MIN_BOX_SIZE)
 

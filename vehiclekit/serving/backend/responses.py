@@ -9,7 +9,7 @@ from typing import Any
 import triton_python_backend_utils as pb_utils
 
 from vehiclekit.errors import InvalidImageError
-from vehiclekit.serving.contract import INVALID_IMAGE
+from vehiclekit.models.serving_contract import INVALID_IMAGE
 
 #: A request's outputs, or why it failed.
 Outcome = list[Any] | BaseException  # list[pb_utils.Tensor]

@@ -10,7 +10,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from vehiclekit.sdk.types import Detection, RecognizedVehicle
-from vehiclekit.serving.contract import (
+from vehiclekit.models.serving_contract import (
     BOXES,
     IMAGE,
     LABELS,

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -42,6 +43,8 @@ class Monitor:
 
     @torch.no_grad()
     def __call__(self, backbone: nn.Module, projection_head: nn.Module) -> dict[str, float]:
+        # On CPU copies: the training modules keep their mode and device (a GPU run is monitored on CPU).
+        backbone, projection_head = copy.deepcopy(backbone).cpu(), copy.deepcopy(projection_head).cpu()
         bank, bank_labels = predict_logits(backbone, self.bank, self.batch_size)
         features, labels = predict_logits(backbone, self.val, self.batch_size)
         predicted = knn_predict(features, bank, bank_labels, self.num_classes, self.k, self.temperature)

@@ -42,7 +42,7 @@ from vehiclekit.training.ssl.moco import MoCo
 from vehiclekit.training.ssl.monitor import Monitor, plot_history
 from vehiclekit.training.ssl.simclr import SimCLR
 from vehiclekit.training.ssl.simsiam import SimSiam
-from vehiclekit.training.supervised import _warmup_cosine
+from vehiclekit.training.schedules import warmup_cosine
 from vehiclekit.training.transforms import ssl_views_transform
 
 METHODS: dict[str, type[nn.Module]] = {"simsiam": SimSiam, "byol": BYOL, "simclr": SimCLR, "moco": MoCo}
@@ -106,7 +106,7 @@ def pretrain(args: argparse.Namespace, device: torch.device) -> int:
         # The stored config wins (workers and threads included: they shape the RNG streams and the float
         # reduction order), so the resumed run continues exactly as it would have.
         config = {**state["config"], "resume": True}
-        if config["world_size"] != world:
+        if config["world_size"] != world and rank == 0:
             print(f"note: resuming a {config['world_size']}-process run with {world}: it continues, not bit-exactly")
     elif (out / "last.pt").exists():
         raise SystemExit(f"{out} already holds a run: pass --resume to continue it or choose another --out")
@@ -180,8 +180,7 @@ def resolve_config(args: argparse.Namespace, out: Path, world: int) -> dict:
     for option in ("temperature", "queue_size", "momentum"):
         if config[option] is not None and option not in METHOD_OPTIONS[args.method]:
             raise SystemExit(f"--{option.replace('_', '-')} does not apply to {args.method}")
-    has_predictor = args.method in ("simsiam", "byol")
-    if args.fix_pred_lr and not has_predictor:
+    if args.fix_pred_lr and args.method not in ("simsiam", "byol"):
         raise SystemExit(f"--fix-pred-lr: {args.method} has no predictor")
     config.update(
         out=str(out), world_size=world,
@@ -208,7 +207,7 @@ def build_optimizer(model: nn.Module, args: argparse.Namespace, steps_per_epoch:
     predictor = list(model.prediction_head.parameters()) if args.fix_pred_lr else []
     in_predictor = {id(p) for p in predictor}
     groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in in_predictor]}]
-    cosine = _warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch)
+    cosine = warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch)
     lambdas = [cosine]
     if predictor:
         groups.append({"params": predictor})

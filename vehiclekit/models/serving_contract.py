@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,23 @@ class Signature:
         return cls(inputs=_specs(raw["inputs"]), outputs=_specs(raw["outputs"]), metadata=dict(raw["metadata"]))
 
 
+class SignatureSession:
+    """The introspection half of ONNX Runtime's ``InferenceSession`` (``get_inputs``,
+    ``get_outputs``, ``get_modelmeta``) answered from a :class:`Signature`, so the SDK's models run
+    unchanged on a served model; subclasses add ``run``."""
+
+    signature: Signature
+
+    def get_inputs(self) -> list[TensorSpec]:
+        return list(self.signature.inputs)
+
+    def get_outputs(self) -> list[TensorSpec]:
+        return list(self.signature.outputs)
+
+    def get_modelmeta(self) -> SimpleNamespace:
+        return SimpleNamespace(custom_metadata_map=dict(self.signature.metadata))
+
+
 def _specs(items: list[dict]) -> tuple[TensorSpec, ...]:
     return tuple(TensorSpec(t["name"], t["data_type"], tuple(t["dims"])) for t in items)
 
@@ -70,7 +88,7 @@ CLASSIFIER = "vehicle_type"
 DETECTOR_NETWORK = "yolox_nano"
 DETECTOR = "vehicle_detector"
 PIPELINE = "vehicle_pipeline"
-#: Every model of a repository, in load order (BLS callers after the models they call).
+#: Every model of a repository.
 MODELS = (CLASSIFIER, DETECTOR_NETWORK, DETECTOR, PIPELINE)
 
 #: Input of :data:`DETECTOR` and :data:`PIPELINE`: the bytes of one encoded image (JPEG, PNG, ...).
