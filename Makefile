@@ -23,8 +23,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
+# Benchmarks, not tests: numbers for docs/results.md (see benchmarks/README.md). Run on a quiet machine.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/classifier_throughput.py
+	$(BIN)/python benchmarks/serving_throughput.py
+	$(BIN)/python benchmarks/serving_parity.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 INPUT_NAME = "images"
 CLASSIFIER_OUTPUT = "logits"
+#: Output of a re-ID embedder: ``[N, D]`` float32, each row L2-normalised (task "reid", labels []).
+EMBEDDING_OUTPUT = "embeddings"
+REID_TASK = "reid"
 
 KEY_NAME = "vehiclekit.model_name"
 KEY_VERSION = "vehiclekit.model_version"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -38,3 +39,45 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def add_run_arguments(p: argparse.ArgumentParser, default_out: str, workers: int = 2, threads: int | None = 2) -> None:
+    """The options every training command shares: loader workers, threads, seed, run dir, resume."""
+    p.add_argument("--workers", type=int, default=workers, help="data-loader worker processes")
+    p.add_argument("--threads", type=int, default=threads, help="torch intra-op threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=default_out, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with the run's stored settings")
+
+
+def open_run(
+    out: Path, resume: bool, fresh_config: Callable[[], dict[str, Any]], write_config: bool = True
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The config a training command runs with, and the checkpoint it resumes from (or None).
+
+    With ``resume``, ``OUT/last.pt``'s stored config wins, workers and threads included: they shape
+    the augmentation RNG streams and the float reduction order, so the resumed run continues exactly
+    as it would have. Without, a directory that already holds a run is refused rather than
+    overwritten, and ``fresh_config()`` is the config. ``write_config``: create OUT and write the
+    config to ``OUT/config.json`` (only one process of a distributed run should).
+    """
+    last = out / "last.pt"
+    if resume:
+        if not last.exists():
+            raise SystemExit(f"--resume: no checkpoint at {last}; start without --resume")
+        state = load_checkpoint(last)
+        config = {**state["config"], "resume": True}
+    elif last.exists():
+        raise SystemExit(f"{out} already holds a run: pass --resume to continue it or choose another --out")
+    else:
+        config, state = fresh_config(), None
+    if write_config:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", config)
+    return config, state
+
+
+def seed_worker(worker_id: int) -> None:
+    """``DataLoader(worker_init_fn=...)``: seed Python, numpy and torch in each worker from the
+    loader's (generator-derived) torch seed, so augmentations are reproducible."""
+    seed_everything(torch.initial_seed() % 2**32)

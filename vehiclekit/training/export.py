@@ -64,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def export_onnx(model: torch.nn.Module, meta: ClassifierMetadata, parity_batch: np.ndarray, output: Path) -> dict:
-    """Export ``model`` to ``output`` atomically after the parity check on ``parity_batch``."""
+def export_onnx(model: torch.nn.Module, meta: ClassifierMetadata, parity_batch: np.ndarray, output: Path,
+                output_name: str = CLASSIFIER_OUTPUT) -> dict:
+    """Export ``model`` to ``output`` atomically after the parity check on ``parity_batch``.
+    ``output_name``: the ONNX output, ``logits`` for a classifier, ``embeddings`` for a re-ID
+    embedder (``train-vehicle reid``'s :mod:`~vehiclekit.training.reid.export`)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
         tmp_path = Path(tmp) / output.name
@@ -73,7 +76,7 @@ def export_onnx(model: torch.nn.Module, meta: ClassifierMetadata, parity_batch: 
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress steps
             torch.onnx.export(
                 model, (torch.from_numpy(parity_batch[:2]),), str(tmp_path), dynamo=True, opset_version=OPSET,
-                input_names=[INPUT_NAME], output_names=[CLASSIFIER_OUTPUT], dynamic_shapes=({0: batch},),
+                input_names=[INPUT_NAME], output_names=[output_name], dynamic_shapes=({0: batch},),
                 external_data=False, verbose=False,
             )
         proto = onnx.load(str(tmp_path))
@@ -81,23 +84,29 @@ def export_onnx(model: torch.nn.Module, meta: ClassifierMetadata, parity_batch: 
         proto.producer_name = "vehiclekit"
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp_path))
-        report = parity(model, tmp_path, parity_batch)
-        if report["max_abs_diff"] > MAX_ABS_DIFF or report["top1_agreement"] < 1.0:
+        report = parity(model, tmp_path, parity_batch, output_name)
+        if report["max_abs_diff"] > MAX_ABS_DIFF or report.get("top1_agreement", 1.0) < 1.0:
+            agreement = f", top-1 agreement {report['top1_agreement']:.1%}" if "top1_agreement" in report else ""
             raise ExportParityError(
-                f"ONNX Runtime disagrees with PyTorch on {len(parity_batch)} real images: max |logit diff| "
-                f"{report['max_abs_diff']:.2e} (limit {MAX_ABS_DIFF:g}), top-1 agreement {report['top1_agreement']:.1%}; "
+                f"ONNX Runtime disagrees with PyTorch on {len(parity_batch)} real images: max |{output_name} diff| "
+                f"{report['max_abs_diff']:.2e} (limit {MAX_ABS_DIFF:g}){agreement}; "
                 f"nothing written to {output}. Check for ops that differ between runtimes (opset {OPSET})."
             )
         os.replace(tmp_path, output)
     return report
 
 
-def parity(model: torch.nn.Module, onnx_path: Path, batch: np.ndarray) -> dict:
+def parity(model: torch.nn.Module, onnx_path: Path, batch: np.ndarray, output_name: str = CLASSIFIER_OUTPUT) -> dict:
+    """ONNX Runtime vs PyTorch on ``batch``: max |difference|, plus top-1 agreement for logits or
+    the smallest cosine similarity between the two runtimes' vectors for embeddings."""
     with torch.inference_mode():
         expected = model(torch.from_numpy(batch)).numpy()
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = session.run([CLASSIFIER_OUTPUT], {INPUT_NAME: batch})[0]
-    return {
-        "max_abs_diff": float(np.abs(got - expected).max()),
-        "top1_agreement": float((got.argmax(1) == expected.argmax(1)).mean()),
-    }
+    got = session.run([output_name], {INPUT_NAME: batch})[0]
+    report = {"max_abs_diff": float(np.abs(got - expected).max())}
+    if output_name == CLASSIFIER_OUTPUT:
+        report["top1_agreement"] = float((got.argmax(1) == expected.argmax(1)).mean())
+    else:
+        cos = (got * expected).sum(1) / np.maximum(np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1), 1e-12)
+        report["min_cosine"] = float(cos.min())
+    return report

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from vehiclekit.models.factory import BACKBONES, Classifier
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import load_checkpoint, save_atomic, seed_everything, write_json
+from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, open_run, save_atomic, seed_everything, seed_worker, write_json
 from vehiclekit.training.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.metrics import classification_report, plot_confusion
 from vehiclekit.training.schedules import warmup_cosine
@@ -47,28 +47,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.0, help="dropout before the linear head")
     p.add_argument("--init", help="backbone checkpoint to start from (e.g. from `train-vehicle pretrain`)")
-    p.add_argument("--workers", type=int, default=2, help="data-loader worker processes")
-    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/supervised", help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with the run's stored settings")
+    add_run_arguments(p, "runs/supervised")
 
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    config = {k: v for k, v in vars(args).items() if k != "func"}
-    if args.resume:
-        if not (out / "last.pt").exists():
-            raise SystemExit(f"--resume: no checkpoint at {out / 'last.pt'}; start without --resume")
-        state = load_checkpoint(out / "last.pt")
-        # The stored config wins, workers and threads included: they shape the augmentation RNG streams
-        # and the float reduction order, so the resumed run continues exactly as it would have.
-        config = {**state["config"], "resume": True}
-        args = argparse.Namespace(**config)
-    elif (out / "last.pt").exists():
-        raise SystemExit(f"{out} already holds a run: pass --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", config)
+    config, state = open_run(out, args.resume, lambda: {k: v for k, v in vars(args).items() if k != "func"})
+    args = argparse.Namespace(**config)
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
 
@@ -101,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         generator = torch.Generator().manual_seed(args.seed * 1000 + epoch)  # same order after a resume
         torch.manual_seed(args.seed * 1000 + epoch)
         loader = DataLoader(train_set, args.batch_size, shuffle=True, drop_last=True, generator=generator,
-                            num_workers=args.workers, worker_init_fn=_seed_worker, persistent_workers=False)
+                            num_workers=args.workers, worker_init_fn=seed_worker, persistent_workers=False)
         t0 = time.time()
         train_loss = train_one_epoch(model, loader, criterion, optimizer, scheduler, f"epoch {epoch + 1}/{args.epochs}")
         val_acc = evaluate(model, val_set, args.batch_size)["accuracy"]
@@ -156,7 +141,3 @@ def predict_logits(model: nn.Module, dataset, batch_size: int = 128) -> tuple[to
 def evaluate(model: nn.Module, dataset, batch_size: int = 128) -> dict:
     logits, labels = predict_logits(model, dataset, batch_size)
     return classification_report(logits.argmax(1).tolist(), labels.tolist(), model.head.out_features)
-
-
-def _seed_worker(worker_id: int) -> None:
-    seed_everything(torch.initial_seed() % 2**32)

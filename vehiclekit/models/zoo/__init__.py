@@ -26,7 +26,7 @@ YOLOX_VEHICLE_INDICES = {1: "bicycle", 2: "car", 3: "motorcycle", 5: "bus", 7: "
 @dataclass(frozen=True)
 class ZooModel:
     name: str
-    task: str  # "classification" | "detection"
+    task: str  # "classification" | "detection" | "reid"
     filename: str
     description: str
     shipped: bool = True  # False: resolved from models_dir(), never committed
@@ -64,6 +64,13 @@ ZOO: dict[str, ZooModel] = {
             filename="vehicle_type.onnx",
             description="6 traffic-camera vehicle types (bike, car, juggernaut, minibus, pickup, truck)",
             card="vehicle_type.md",
+        ),
+        ZooModel(
+            name="vehicle-reid",
+            task="reid",
+            filename="vehicle_reid.onnx",
+            description="vehicle re-identification embedder (BNNeck, L2-normalised), two-camera vehicle-reid",
+            card="vehicle_reid.md",
         ),
         ZooModel(
             name="yolox-nano",

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from vehiclekit.errors import DatasetNotFoundError
 from vehiclekit.models.factory import BACKBONES
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import load_checkpoint, save_atomic, seed_everything, write_json
+from vehiclekit.training.checkpoint import open_run, save_atomic, seed_everything, write_json
 from vehiclekit.training.datasets import ImageDataset, LabeledImages
 from vehiclekit.training.ssl import distributed
 from vehiclekit.training.ssl.byol import BYOL
@@ -98,26 +98,12 @@ def pretrain(args: argparse.Namespace, device: torch.device) -> int:
     if args.method is None and not (args.resume and args.out):
         raise SystemExit("--method is required (simsiam, byol, simclr or moco), or --resume --out RUN")
     out = Path(args.out or f"runs/pretrain-{args.method}")
-    state = None
-    if args.resume:
-        if not (out / "last.pt").exists():
-            raise SystemExit(f"--resume: no checkpoint at {out / 'last.pt'}; start without --resume")
-        state = load_checkpoint(out / "last.pt")
-        # The stored config wins (workers and threads included: they shape the RNG streams and the float
-        # reduction order), so the resumed run continues exactly as it would have.
-        config = {**state["config"], "resume": True}
-        if config["world_size"] != world and rank == 0:
-            print(f"note: resuming a {config['world_size']}-process run with {world}: it continues, not bit-exactly")
-    elif (out / "last.pt").exists():
-        raise SystemExit(f"{out} already holds a run: pass --resume to continue it or choose another --out")
-    else:
-        config = resolve_config(args, out, world)
+    config, state = open_run(out, args.resume, lambda: resolve_config(args, out, world), write_config=rank == 0)
+    if state is not None and config["world_size"] != world and rank == 0:
+        print(f"note: resuming a {config['world_size']}-process run with {world}: it continues, not bit-exactly")
     args = argparse.Namespace(**config)
     if args.batch_size % world:
         raise SystemExit(f"--batch-size {args.batch_size} must be divisible by the {world} processes")
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "config.json", config)
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
 

@@ -1,0 +1,79 @@
+"""Vehicle re-identification embeddings with an exported vehiclekit ONNX embedder (no torch).
+
+The embedder is the L2-normalised BNNeck feature of the "bag of tricks" re-ID baseline (Luo et al.
+2019), trained by ``train-vehicle reid``: two images of the same vehicle from different cameras
+have a high cosine similarity (= dot product). Pair it with :class:`~vehiclekit.sdk.gallery.Gallery`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vehiclekit.errors import VehiclekitError
+from vehiclekit.models import zoo
+from vehiclekit.models.metadata import EMBEDDING_OUTPUT, INPUT_NAME, REID_TASK, ClassifierMetadata
+from vehiclekit.models.preprocess import classifier_input
+from vehiclekit.sdk.image import ImageInput, load_image, load_images
+from vehiclekit.sdk.session import create_session
+
+
+class VehicleReID:
+    """Embed vehicle crops for cross-camera matching.
+
+    >>> reid = VehicleReID()                           # the zoo model "vehicle-reid"
+    >>> v = reid.embed("exit_cam.jpg")                 # doctest: +SKIP
+    >>> vs = reid.embed(["a.jpg", "b.jpg"])            # doctest: +SKIP
+    >>> float(v @ vs[0])                               # cosine similarity  # doctest: +SKIP
+
+    ``model`` names a zoo model; ``model_path`` (an ``.onnx`` from ``train-vehicle reid``) overrides
+    it. Input size and normalisation come from the model's metadata. ``embed`` returns float32
+    unit vectors: ``[D]`` for one image, ``[N, D]`` for a list.
+    """
+
+    #: Images per ONNX Runtime run (bounds memory).
+    batch_size = 32
+
+    def __init__(self, model: str = "vehicle-reid", model_path: str | os.PathLike | None = None,
+                 providers: Sequence[str] | None = None, threads: int | None = None):
+        if model_path is None:
+            entry = zoo.get(model)
+            if entry.task != REID_TASK:
+                raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a re-ID embedder")
+            model_path = entry.path
+        self.model_path = Path(model_path)
+        self.session = create_session(model_path, providers, threads)
+        try:
+            self.metadata = ClassifierMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
+        except ValueError as e:
+            raise VehiclekitError(f"{model_path}: {e}") from None
+        inputs = {i.name for i in self.session.get_inputs()}
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        if self.metadata.task != REID_TASK or INPUT_NAME not in inputs or EMBEDDING_OUTPUT not in outputs:
+            raise VehiclekitError(
+                f"{model_path} (task {self.metadata.task!r}, outputs {sorted(outputs)}) is not a vehiclekit re-ID "
+                f"embedder: it should take {INPUT_NAME!r} and return {EMBEDDING_OUTPUT!r} (`train-vehicle reid`)"
+            )
+        dim = outputs[EMBEDDING_OUTPUT][-1]
+        self.dim: int | None = dim if isinstance(dim, int) else None
+
+    def embed(self, images: ImageInput | Sequence[ImageInput]) -> np.ndarray:
+        """One image (path, bytes or BGR array) -> ``[D]``; a list or tuple of images -> ``[N, D]``."""
+        if isinstance(images, (list, tuple)):
+            loaded = load_images(images)
+            parts = [self._run(loaded[s : s + self.batch_size]) for s in range(0, len(loaded), self.batch_size)]
+            return np.concatenate(parts) if parts else np.zeros((0, self.dim or 0), np.float32)
+        return self._run([load_image(images)])[0]
+
+    def _run(self, images_bgr: list[np.ndarray]) -> np.ndarray:
+        meta = self.metadata
+        batch = classifier_input(images_bgr, tuple(meta.input_size), tuple(meta.mean), tuple(meta.std))
+        (embeddings,) = self.session.run([EMBEDDING_OUTPUT], {INPUT_NAME: batch})
+        # Already unit length from the model; normalising again is idempotent and guards custom exports.
+        return (embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)).astype(np.float32)
+
+    def __repr__(self) -> str:
+        return f"VehicleReID(model={self.metadata.name!r}, version={self.metadata.version!r}, dim={self.dim})"

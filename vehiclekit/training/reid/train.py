@@ -1,0 +1,167 @@
+"""``train-vehicle reid``: the "bag of tricks" re-ID baseline (Luo et al. 2019, "Bag of Tricks and A
+Strong Baseline for Deep Person Re-identification") on the two-camera vehicle-reid set.
+
+- Model (:class:`~vehiclekit.models.reid.ReidNet`): backbone (``--init``: a ``train-vehicle pretrain``
+  backbone, else random), average or ``--gem`` pooling (Radenović et al.), BNNeck, bias-free ID classifier.
+- Loss: cross-entropy with label smoothing 0.1 on the BNNeck logits + batch-hard triplet loss
+  (Hermans et al. 2017), margin 0.3, on the pre-BN feature; P×K identity batches (``--p``, ``--k``).
+- Augmentation: flip, pad + random crop, random erasing (:mod:`.data`). Adam 3.5e-4, weight decay
+  5e-4, linear warm-up then cosine decay (the baseline's warm-up; cosine instead of its step decay).
+- Data: the **train split only** by default; the val split is held out to pick ``best.pt`` by mean
+  cross-camera mAP. ``--train-val`` trains on train + val instead (no model selection: ``best.pt`` is
+  the last epoch). The test split is scored once, at the end.
+
+A run directory holds ``config.json``, ``history.json``, atomic ``last.pt`` / ``best.pt`` (``--resume``
+continues after a kill with the same batches), ``metrics.json`` (val and test, both directions, with and
+without k-reciprocal re-ranking) and ``vehicle_reid.onnx`` (the L2-normalised embedder, parity-checked;
+``--no-export`` skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vehiclekit.models.factory import BACKBONES
+from vehiclekit.models.reid import ReidEmbedder, ReidNet
+from vehiclekit.paths import data_root
+from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, open_run, save_atomic, seed_everything, seed_worker, write_json
+from vehiclekit.training.datasets import ImageDataset, load_vehicle_reid
+from vehiclekit.training.reid.data import as_labeled, reid_split, reid_train_transform
+from vehiclekit.training.reid.evaluate import cross_camera_report, embed, eval_dataset
+from vehiclekit.training.reid.losses import ReidLoss
+from vehiclekit.training.reid.sampler import PKSampler
+from vehiclekit.training.schedules import warmup_cosine
+
+ONNX_NAME = "vehicle_reid.onnx"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="data root holding vehicle-reid/ (default: $VEHICLEKIT_DATA or ../shared/data)")
+    p.add_argument("--train-val", action="store_true",
+                   help="train on train + val (no held-out model selection; best.pt = last epoch)")
+    p.add_argument("--init", help="backbone checkpoint to start from (`train-vehicle pretrain`'s backbone.pt)")
+    p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half", help="backbone (must match --init)")
+    p.add_argument("--img-size", type=int, default=128, help="square input size in pixels")
+    p.add_argument("--epochs", type=int, default=120)
+    p.add_argument("--p", type=int, default=16, help="identities per batch")
+    p.add_argument("--k", type=int, default=4, help="images per identity per batch (with replacement below K)")
+    p.add_argument("--gem", action="store_true", help="GeM pooling (learnable p, init 3) instead of average pooling")
+    p.add_argument("--lr", type=float, default=3.5e-4, help="peak Adam learning rate")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--warmup-epochs", type=int, default=10)
+    p.add_argument("--margin", type=float, default=0.3, help="triplet margin")
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--eval-every", type=int, default=5, help="epochs between val evaluations (and always the last)")
+    p.add_argument("--limit-ids", type=int, help="smoke runs and tests: train on the first N identities only")
+    p.add_argument("--no-export", action="store_true", help="do not write OUT/vehicle_reid.onnx at the end")
+    p.add_argument("--model-version", default="1", help="model version stored in the ONNX metadata")
+    add_run_arguments(p, "runs/reid")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    config, state = open_run(out, args.resume, lambda: {k: v for k, v in vars(args).items() if k != "func"})
+    args = argparse.Namespace(**config)
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+
+    root = data_root(args.data)
+    train_images = reid_split(root, ("train", "val") if args.train_val else ("train",))
+    if args.limit_ids:
+        keep = set(sorted({im.identity for im in train_images})[: args.limit_ids])
+        train_images = [im for im in train_images if im.identity in keep]
+    train_data = as_labeled(train_images)
+    val_images = None if args.train_val else load_vehicle_reid(root, "val")
+    val_set = None if val_images is None else eval_dataset(val_images, args.img_size)
+    train_set = ImageDataset(train_data, reid_train_transform(args.img_size), "decode train", max_side=4 * args.img_size)
+
+    model = ReidNet(args.arch, len(train_data.classes), args.gem)
+    if args.init:
+        init = load_checkpoint(Path(args.init))
+        if init.get("arch", args.arch) != args.arch:
+            raise SystemExit(f"--arch {args.arch} but {args.init} holds a {init['arch']} backbone")
+        model.backbone.load_state_dict(init["backbone"])
+    params = [p for p in model.parameters() if p.requires_grad]  # the BNNeck shift is frozen
+    optimizer = torch.optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = len(PKSampler(train_data.labels, args.p, args.k))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch))
+    criterion = ReidLoss(args.label_smoothing, args.margin)
+
+    start_epoch, best_score, history = 0, -1.0, []
+    if args.resume:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best_score, history = state["epoch"] + 1, state["best_score"], state["history"]
+        print(f"resumed {out} at epoch {start_epoch}/{args.epochs}")
+
+    for epoch in range(start_epoch, args.epochs):
+        epoch_seed = args.seed * 1000 + epoch  # same batches and augmentation after a resume
+        torch.manual_seed(epoch_seed)
+        loader = DataLoader(train_set, batch_sampler=PKSampler(train_data.labels, args.p, args.k, epoch_seed),
+                            num_workers=args.workers, worker_init_fn=seed_worker)
+        t0 = time.time()
+        losses = train_one_epoch(model, loader, criterion, optimizer, scheduler, f"epoch {epoch + 1}/{args.epochs}")
+        entry = {"epoch": epoch + 1, **losses, "lr": scheduler.get_last_lr()[0]}
+        last = epoch + 1 == args.epochs
+        if val_images is not None and ((epoch + 1) % args.eval_every == 0 or last):
+            val = cross_camera_report(embed(ReidEmbedder(model), val_set), val_images)["mean"]["plain"]
+            entry |= {"val_rank-1": val["rank-1"], "val_mAP": val["mAP"]}
+        entry["seconds"] = round(time.time() - t0, 1)
+        history.append(entry)
+        val_text = f"  val Rank-1 {entry['val_rank-1']:.3f} mAP {entry['val_mAP']:.3f}" if "val_mAP" in entry else ""
+        print(f"epoch {epoch + 1}: loss {entry['loss']:.4f} (ce {entry['ce']:.4f}, triplet {entry['triplet']:.4f}){val_text}"
+              f"  ({entry['seconds']} s)")
+        score = entry.get("val_mAP", best_score)
+        if val_images is None or score > best_score:
+            best_score = max(score, best_score)
+            save_atomic({"model": model.state_dict(), "config": config, "classes": list(train_data.classes),
+                         "epoch": epoch}, out / "best.pt")
+        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "config": config, "classes": list(train_data.classes), "epoch": epoch, "best_score": best_score,
+                     "history": history}, out / "last.pt")
+        write_json(out / "history.json", history)
+
+    best = load_checkpoint(out / "best.pt")
+    model.load_state_dict(best["model"])
+    metrics = {"best_epoch": best["epoch"] + 1, "train_splits": ["train", "val"] if args.train_val else ["train"],
+               "train_images": len(train_data), "train_identities": len(train_data.classes)}
+    for split in ("val", "test") if val_images is not None else ("test",):
+        images = load_vehicle_reid(root, split)
+        dataset = val_set if split == "val" else eval_dataset(images, args.img_size)
+        metrics[split] = cross_camera_report(embed(ReidEmbedder(model), dataset), images, rerank=True)
+    if not args.no_export:
+        from vehiclekit.training.reid.export import export_run
+
+        metrics["onnx_parity"] = export_run(out, out / ONNX_NAME, version=args.model_version, data=args.data)
+    write_json(out / "metrics.json", metrics)
+    test = metrics["test"]["mean"]["plain"]
+    print(f"test (mean of cam1->cam2, cam2->cam1): Rank-1 {test['rank-1']:.4f}  mAP {test['mAP']:.4f}  "
+          f"mINP {test['mINP']:.4f} (best epoch {metrics['best_epoch']}); run dir {out}")
+    return 0
+
+
+def train_one_epoch(model, loader, criterion, optimizer, scheduler, desc: str) -> dict[str, float]:
+    model.train()
+    sums, count = {"loss": 0.0, "ce": 0.0, "triplet": 0.0}, 0
+    bar = tqdm(loader, desc=desc, leave=False, mininterval=2)
+    for images, targets in bar:
+        f_t, _, logits = model(images)
+        loss, parts = criterion(f_t, logits, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        n = len(targets)
+        for key, value in (("loss", loss.item()), *parts.items()):
+            sums[key] += value * n
+        count += n
+        bar.set_postfix(loss=f"{sums['loss'] / count:.3f}")
+    return {k: v / max(count, 1) for k, v in sums.items()}
