@@ -110,3 +110,17 @@ def test_annotate_whole_image_adds_a_banner(classifier, data_dir):
     drawn = annotate_whole_image(image, classifier.predict(image))
     assert drawn.shape[0] > image.shape[0] and drawn.shape[1] >= image.shape[1]
     np.testing.assert_array_equal(drawn[-100:, :100], image)
+
+
+def test_reid_embeddings_attached_to_every_vehicle(classifier, detector, street):
+    """With a re-ID model each vehicle carries the unit embedding of its own crop (one batch)."""
+    from vehiclekit.sdk import VehicleReID
+
+    reid = VehicleReID()
+    vehicles = VehicleRecognizer(classifier=classifier, detector=detector, reid=reid).recognize(street)
+    assert len(vehicles) >= 5
+    expected = reid.embed([crop(street, v.detection.bbox) for v in vehicles])
+    got = np.array([v.embedding for v in vehicles])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert all(v.embedding is None for v in VehicleRecognizer(classifier=classifier, detector=detector).recognize(street))

@@ -1,5 +1,7 @@
-"""The shipped vehicle-type model, scored end to end through the SDK on the committed test split."""
+"""The shipped zoo models: size budget, model cards, and the vehicle-type model scored end to end
+through the SDK on the committed test split."""
 
+import pytest
 
 from vehiclekit import VehicleClassifier
 from vehiclekit.models import zoo
@@ -7,8 +9,9 @@ from vehiclekit.paths import data_root
 from vehiclekit.training.datasets import load_vehicle_types
 
 
-def test_shipped_model_fits_the_zoo_budget():
-    entry = zoo.get("vehicle-type")
+@pytest.mark.parametrize("name", [m.name for m in zoo.ZOO.values() if m.shipped])
+def test_shipped_models_fit_the_zoo_budget_and_have_a_card(name):
+    entry = zoo.get(name)
     assert entry.path.stat().st_size <= 12 * 1024 * 1024
     assert (zoo.ZOO_DIR / entry.card).is_file()
 

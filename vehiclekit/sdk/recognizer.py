@@ -10,6 +10,7 @@ import numpy as np
 from vehiclekit.sdk.classifier import VehicleClassifier
 from vehiclekit.sdk.detector import VehicleDetector
 from vehiclekit.sdk.image import ImageInput, load_image
+from vehiclekit.sdk.reid import VehicleReID
 from vehiclekit.sdk.types import Detection, RecognizedVehicle
 
 if TYPE_CHECKING:
@@ -40,6 +41,10 @@ class VehicleRecognizer:
     :class:`VehicleDetector` with their defaults. Detections whose crop is narrower or shorter
     than ``min_box_size`` pixels are too small to classify and are left out.
 
+    ``reid`` (a :class:`~vehiclekit.sdk.reid.VehicleReID`) attaches each vehicle's re-ID embedding
+    (``RecognizedVehicle.embedding``), all crops embedded in one batch, ready for a
+    :class:`~vehiclekit.sdk.gallery.Gallery`.
+
     ``url`` recognizes on a Triton server instead (``http://host:8000`` or ``grpc://host:8001``, or a
     :class:`~vehiclekit.sdk.remote.TritonClient`): one ``vehicle_pipeline`` round trip per image
     runs this same code there and returns the same results. The server's classifier is used (no
@@ -52,6 +57,7 @@ class VehicleRecognizer:
         detector: VehicleDetector | None = None,
         min_box_size: int = DEFAULT_MIN_BOX_SIZE,
         url: "str | TritonClient | None" = None,
+        reid: VehicleReID | None = None,
     ):
         if min_box_size < 1:
             raise ValueError(f"min_box_size must be at least 1 pixel, got {min_box_size}")
@@ -67,13 +73,23 @@ class VehicleRecognizer:
         self.classifier = classifier or VehicleClassifier()
         self.detector = detector or VehicleDetector()
         self.min_box_size = min_box_size
+        self.reid = reid
 
     def recognize(self, image: ImageInput) -> list[RecognizedVehicle]:
         """Vehicles in one image, best detection score first; all crops are classified in one
-        batch."""
+        batch (and embedded in one batch when the recognizer has a ``reid`` model)."""
         if self.remote is not None:
-            return self._recognize_remote(image)
-        image_bgr = load_image(image)
+            vehicles = self._recognize_remote(image)
+            image_bgr = load_image(image) if self.reid is not None and vehicles else None
+        else:
+            image_bgr = load_image(image)
+            vehicles = self._recognize_local(image_bgr)
+        if self.reid is None or not vehicles:
+            return vehicles
+        embeddings = self.reid.embed([crop(image_bgr, v.detection.bbox) for v in vehicles])
+        return [v.model_copy(update={"embedding": e.tolist()}) for v, e in zip(vehicles, embeddings)]
+
+    def _recognize_local(self, image_bgr: np.ndarray) -> list[RecognizedVehicle]:
         detections: list[Detection] = []
         crops: list[np.ndarray] = []
         for detection in self.detector.detect(image_bgr):
@@ -95,4 +111,5 @@ class VehicleRecognizer:
         return to_recognized_vehicles(found, self.classifier.metadata)
 
     def __repr__(self) -> str:
-        return f"VehicleRecognizer({self.classifier!r}, {self.detector!r}, min_box_size={self.min_box_size})"
+        reid = f", reid={self.reid!r}" if self.reid is not None else ""
+        return f"VehicleRecognizer({self.classifier!r}, {self.detector!r}, min_box_size={self.min_box_size}{reid})"

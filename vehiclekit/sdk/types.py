@@ -72,12 +72,14 @@ class Detection(BaseModel):
 
 
 class RecognizedVehicle(BaseModel):
-    """A detected vehicle and the vehicle type of its crop."""
+    """A detected vehicle, the vehicle type of its crop and, when the recognizer has a re-ID model,
+    the crop's L2-normalised re-ID embedding (for :class:`~vehiclekit.sdk.gallery.Gallery`)."""
 
     model_config = ConfigDict(frozen=True)
 
     detection: Detection
     classification: Prediction
+    embedding: list[float] | None = Field(default=None, description="unit-length re-ID embedding of the crop")
 
     def __str__(self) -> str:
         c, d = self.classification, self.detection
