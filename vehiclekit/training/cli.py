@@ -17,6 +17,7 @@ COMMANDS = {
     "pretrain": ("ssl.pretrain", "self-supervised pretraining of a backbone on unlabeled images (simsiam, byol, simclr, moco)"),
     "evaluate": ("ssl.evaluate", "kNN / linear / fine-tune evaluation of a (pretrained or random) backbone"),
     "reid": ("reid.train", "train a vehicle re-ID embedder (BNNeck, ID + batch-hard triplet loss, P x K sampling) and export it"),
+    "finetune": ("ups.finetune", "semi-supervised fine-tuning from a labelled fraction: supervised, confidence pseudo-labels or UPS (Rizve et al. 2021)"),
     "evaluate-reid": ("reid.evaluate", "cross-camera re-ID retrieval on vehicle-reid test: CMC, mAP, mINP (run, ONNX, --init or random)"),
 }
 

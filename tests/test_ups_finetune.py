@@ -1,0 +1,60 @@
+"""A tiny end-to-end 2-iteration `train-vehicle finetune --method ups` run: history fields, resume."""
+
+import json
+
+import pytest
+
+from vehiclekit.training.cli import main as train_vehicle
+from vehiclekit.training.ups import finetune
+
+TINY = ["--method", "ups", "--iterations", "2", "--labels-fraction", "0.02", "--img-size", "32",
+        "--epochs-per-iteration", "1", "--batch-size", "16", "--mc-passes", "3", "--threads", "1", "--workers", "0",
+        "--tau-p", "0.3", "--kappa-p", "0.5", "--tau-n", "0.3", "--kappa-n", "0.5"]  # loose: selects something
+
+
+@pytest.fixture(scope="module")
+def ups_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ups") / "run"
+    assert train_vehicle(["finetune", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_two_iteration_ups_run(ups_run):
+    history = json.loads((ups_run / "history.json").read_text())
+    assert [h["iteration"] for h in history] == [0, 1]
+    first = history[0]
+    for key in ("trained_on", "val_acc", "test_acc", "selection", "epochs", "seconds"):
+        assert key in first
+    sel = first["selection"]
+    for key in ("positive", "positive_precision", "negative", "negative_precision", "class_histogram", "pool"):
+        assert key in sel
+    assert sum(sel["class_histogram"]) == sel["positive"]
+    assert first["trained_on"]["positive"] == 0
+    assert history[1]["trained_on"]["positive"] == sel["positive"]
+    assert history[1]["trained_on"]["negative_only"] == sel["negative_samples"]
+    assert sel["positive"] + sel["negative"] > 0
+    metrics = json.loads((ups_run / "metrics.json").read_text())
+    assert metrics["method"] == "ups" and 0 <= metrics["test"]["accuracy"] <= 1
+    assert metrics["pool"] == sel["pool"] and metrics["labeled"] > 0
+
+
+def test_resume_after_interrupted_iteration_matches(ups_run, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    real, calls = finetune.train_epoch, []
+
+    def dies_in_iteration_1(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(finetune, "train_epoch", dies_in_iteration_1)
+    with pytest.raises(KeyboardInterrupt):
+        train_vehicle(["finetune", "--out", str(out), *TINY])
+    monkeypatch.setattr(finetune, "train_epoch", real)
+    assert len(json.loads((out / "history.json").read_text())) == 1
+    assert train_vehicle(["finetune", "--resume", "--out", str(out)]) == 0
+    resumed, full = (json.loads((d / "history.json").read_text()) for d in (out, ups_run))
+    assert [h["test_acc"] for h in resumed] == [h["test_acc"] for h in full]
+    assert resumed[0]["selection"] == full[0]["selection"]
+    assert [e["loss"] for e in resumed[1]["epochs"]] == [e["loss"] for e in full[1]["epochs"]]

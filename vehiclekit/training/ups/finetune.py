@@ -1,0 +1,242 @@
+"""``train-vehicle finetune``: semi-supervised fine-tuning with a labelled fraction of the train split.
+
+Methods: ``supervised`` (labelled fraction only: one iteration, the lower bound), ``pseudo-label``
+(confidence threshold on the max probability) and ``ups`` (Rizve et al., "In Defense of
+Pseudo-Labeling: An Uncertainty-Aware Pseudo-label Selection Framework for Semi-Supervised
+Learning", ICLR 2021): MC-dropout uncertainty, positive and negative pseudo-labels, negative-learning
+loss. Each iteration re-initialises the model (from ``--init`` when given), trains on the labelled
+samples plus the current pseudo-labels, keeps the epoch with the best *val* accuracy, then re-selects
+pseudo-labels from the whole unlabelled pool (the rest of the train split). The test split is only
+reported, never used for selection or model choice. Unlike the official code, weight decay is applied
+and the best model is chosen on val.
+
+Run directory: ``config.json``, ``history.json`` (one entry per iteration: selection counts and
+precision against the pool's hidden true labels, class histogram, val/test accuracy), ``last.pt``
+(state after the last finished iteration; ``--resume`` continues with the next), ``best.pt`` (best
+val accuracy over iterations) and ``metrics.json`` at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from vehiclekit.models.factory import BACKBONES, Classifier
+from vehiclekit.paths import data_root
+from vehiclekit.training.checkpoint import (
+    add_run_arguments,
+    load_checkpoint,
+    open_run,
+    save_atomic,
+    seed_everything,
+    seed_worker,
+    write_json,
+)
+from vehiclekit.training.datasets import ImageDataset, label_subset
+from vehiclekit.training.schedules import warmup_cosine
+from vehiclekit.training.supervised import DATASETS, evaluate, predict_logits
+from vehiclekit.training.transforms import eval_transform, train_transform
+from vehiclekit.training.ups.losses import negative_learning_loss
+from vehiclekit.training.ups.selection import (
+    Selection,
+    mc_dropout_logits,
+    select_confident,
+    select_pseudo_labels,
+    selection_stats,
+    softmax_stats,
+)
+
+METHODS = ("supervised", "pseudo-label", "ups")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=METHODS, default="ups")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="vehicle-types")
+    p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
+    p.add_argument("--labels-fraction", type=float, default=0.1, help="stratified fraction of the train split that keeps its labels")
+    p.add_argument("--init", help="backbone checkpoint (e.g. from `train-vehicle pretrain`) loaded at every iteration")
+    p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half")
+    p.add_argument("--img-size", type=int, default=96)
+    p.add_argument("--iterations", type=int, default=20, help="pseudo-labelling iterations (supervised: always 1)")
+    p.add_argument("--epochs-per-iteration", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.03, help="peak SGD (Nesterov) learning rate, cosine per iteration")
+    p.add_argument("--warmup-epochs", type=int, default=0)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--dropout", type=float, default=0.3, help="dropout before the head (MC-dropout for UPS)")
+    p.add_argument("--mc-passes", type=int, default=10, help="UPS: MC-dropout passes")
+    p.add_argument("--tau-p", type=float, default=0.70, help="UPS: positive confidence threshold")
+    p.add_argument("--tau-n", type=float, default=0.05, help="UPS: negative probability threshold")
+    p.add_argument("--kappa-p", type=float, default=0.05, help="UPS: positive std threshold")
+    p.add_argument("--kappa-n", type=float, default=0.005, help="UPS: negative std threshold")
+    p.add_argument("--temp-nl", type=float, default=2.0, help="UPS: softmax temperature for negative labels")
+    p.add_argument("--no-negative", action="store_true", help="UPS: positive pseudo-labels only")
+    p.add_argument("--class-balance-iterations", type=int, default=0,
+                   help="balance positive pseudo-labels per class (max(25, smallest class)) in the first N selections")
+    p.add_argument("--confidence-threshold", type=float, default=0.70, help="pseudo-label: max-probability threshold")
+    add_run_arguments(p, "runs/finetune")
+
+
+class _Samples(Dataset):
+    """Items of a decoded :class:`ImageDataset` with their own targets, negative masks and transform:
+    ``(image, target, negative_mask)``; ``target`` -1 marks a negative-only sample."""
+
+    def __init__(self, base: ImageDataset, indices, targets, negative, transform):
+        self.base, self.indices, self.targets, self.negative, self.transform = base, list(indices), list(targets), negative, transform
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.transform(self.base.images[self.indices[i]]), self.targets[i], self.negative[i]
+
+
+def _fresh_model(args, num_classes: int, iteration: int) -> Classifier:
+    torch.manual_seed(args.seed * 1000 + iteration)
+    model = Classifier(args.arch, num_classes, args.dropout)
+    if args.init:
+        model.backbone.load_state_dict(load_checkpoint(Path(args.init))["backbone"])
+    return model
+
+
+def train_epoch(model, loader, optimizer, scheduler, desc: str) -> dict:
+    """One epoch of cross-entropy on rows with a target plus the negative-learning loss on rows with
+    negative classes (each averaged over its own rows, summed)."""
+    model.train()
+    sums, n = {"loss": 0.0, "ce": 0.0, "nl": 0.0}, 0
+    for images, targets, negative in tqdm(loader, desc=desc, leave=False, mininterval=2):
+        logits = model(images)
+        has_target = targets >= 0
+        ce = F.cross_entropy(logits[has_target], targets[has_target]) if has_target.any() else logits.sum() * 0.0
+        nl = negative_learning_loss(logits, negative)
+        loss = ce + nl
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        for k, v in (("loss", loss), ("ce", ce), ("nl", nl)):
+            sums[k] += v.item() * len(targets)
+        n += len(targets)
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def select(args, model, pool_loader, iteration: int, num_classes: int) -> tuple[Selection, torch.Tensor]:
+    """The pseudo-labels this model gives the whole pool, and the pool's true labels (for logging only)."""
+    if args.method == "ups":
+        logits, truth = mc_dropout_logits(model, pool_loader, args.mc_passes)
+        mean, std = softmax_stats(logits)
+        neg_mean, neg_std = softmax_stats(logits, args.temp_nl)
+        sel = select_pseudo_labels(mean, std, args.tau_p, args.tau_n, args.kappa_p, args.kappa_n, neg_mean, neg_std,
+                                   class_balance=iteration < args.class_balance_iterations)
+        if args.no_negative:
+            sel.negative[:] = False
+        return sel, truth
+    logits, truth = predict_logits(model, pool_loader.dataset, args.batch_size)
+    return select_confident(torch.softmax(logits, 1), args.confidence_threshold), truth
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    config, state = open_run(out, args.resume, lambda: {k: v for k, v in vars(args).items() if k != "func"})
+    args = argparse.Namespace(**config)
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    iterations = 1 if args.method == "supervised" else args.iterations
+
+    root = data_root(args.data)
+    train_data = DATASETS[args.dataset](root, "train")
+    labeled = label_subset(train_data.labels, args.labels_fraction, args.seed)
+    labeled_set = set(labeled)
+    pool = [i for i in range(len(train_data)) if i not in labeled_set]
+    classes = train_data.classes
+    num_classes = len(classes)
+    base = ImageDataset(train_data, None, "decode train")
+    val_set, test_set = (ImageDataset(DATASETS[args.dataset](root, s), eval_transform(args.img_size), f"decode {s}") for s in ("val", "test"))
+    no_neg = torch.zeros(num_classes, dtype=torch.bool)
+    pool_truth = torch.tensor([train_data.labels[i] for i in pool])
+    pool_eval = _Samples(base, pool, pool_truth.tolist(), [no_neg] * len(pool), eval_transform(args.img_size))
+    pool_loader = DataLoader(_PairView(pool_eval), args.batch_size)
+
+    start, history, best_acc = 0, [], -1.0
+    selection = Selection(torch.zeros(len(pool), dtype=torch.bool), torch.zeros(len(pool), dtype=torch.long),
+                          torch.zeros(len(pool), num_classes, dtype=torch.bool))
+    if state is not None:
+        start, history, best_acc = state["iteration"] + 1, state["history"], state["best_acc"]
+        selection = Selection(state["positive"], state["pseudo_labels"], state["negative"])
+        print(f"resumed {out} at iteration {start}/{iterations} (best val acc {best_acc:.4f})")
+
+    for it in range(start, iterations):
+        t0 = time.time()
+        pos = torch.nonzero(selection.positive).squeeze(1).tolist()
+        neg_only = torch.nonzero(selection.negative.any(1)).squeeze(1).tolist() if args.method == "ups" else []
+        indices = labeled + [pool[j] for j in pos] + [pool[j] for j in neg_only]
+        targets = [train_data.labels[i] for i in labeled] + selection.labels[pos].tolist() + [-1] * len(neg_only)
+        negative = [no_neg] * (len(labeled) + len(pos)) + [selection.negative[j] for j in neg_only]
+        train_set = _Samples(base, indices, targets, negative, train_transform(args.img_size))
+
+        model = _fresh_model(args, num_classes, it)
+        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
+        batch = min(args.batch_size, len(train_set))
+        steps = len(train_set) // batch
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.warmup_epochs * steps, args.epochs_per_iteration * steps))
+        it_best, it_state, epochs = -1.0, None, []
+        for epoch in range(args.epochs_per_iteration):
+            generator = torch.Generator().manual_seed(args.seed * 100003 + it * 1000 + epoch)
+            torch.manual_seed(args.seed * 100003 + it * 1000 + epoch)
+            loader = DataLoader(train_set, batch, shuffle=True, drop_last=True, generator=generator,
+                                num_workers=args.workers, worker_init_fn=seed_worker)
+            losses = train_epoch(model, loader, optimizer, scheduler, f"iteration {it} epoch {epoch + 1}")
+            val_acc = evaluate(model, val_set, args.batch_size)["accuracy"]
+            epochs.append({"epoch": epoch + 1, **losses, "val_acc": val_acc})
+            if val_acc > it_best:
+                it_best, it_state = val_acc, {k: v.clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(it_state)
+        test_acc = evaluate(model, test_set, args.batch_size)["accuracy"]
+        trained_on = {"labeled": len(labeled), "positive": len(pos), "negative_only": len(neg_only)}
+        if iterations > 1 and it < iterations - 1:
+            selection, truth = select(args, model, pool_loader, it, num_classes)
+            stats = selection_stats(selection, truth, num_classes)
+        else:
+            stats = None  # no selection after the last iteration: nothing would train on it
+        history.append({"iteration": it, "trained_on": trained_on, "val_acc": it_best, "test_acc": test_acc,
+                        "selection": stats, "epochs": epochs, "seconds": round(time.time() - t0, 1)})
+        sel_text = (f"  selected {stats['positive']} positive (precision {stats['positive_precision']}), "
+                    f"{stats['negative']} negative (precision {stats['negative_precision']})") if stats else ""
+        print(f"iteration {it}: val acc {it_best:.4f}  test acc {test_acc:.4f}{sel_text}  ({history[-1]['seconds']} s)")
+        if it_best > best_acc:
+            best_acc = it_best
+            save_atomic({"model": model.state_dict(), "config": config, "classes": list(classes), "iteration": it}, out / "best.pt")
+        save_atomic({"config": config, "classes": list(classes), "iteration": it, "best_acc": best_acc, "history": history,
+                     "positive": selection.positive, "pseudo_labels": selection.labels, "negative": selection.negative},
+                    out / "last.pt")
+        write_json(out / "history.json", history)
+
+    best = load_checkpoint(out / "best.pt")
+    model = Classifier(args.arch, num_classes, args.dropout)
+    model.load_state_dict(best["model"])
+    metrics = {"method": args.method, "best_iteration": best["iteration"], "classes": list(classes),
+               "labeled": len(labeled), "pool": len(pool),
+               "val": evaluate(model, val_set, args.batch_size), "test": evaluate(model, test_set, args.batch_size)}
+    write_json(out / "metrics.json", metrics)
+    print(f"test accuracy {metrics['test']['accuracy']:.4f} (best val iteration {best['iteration']}); run dir {out}")
+    return 0
+
+
+class _PairView(Dataset):
+    """``(image, label)`` items of a :class:`_Samples` (what the prediction helpers expect)."""
+
+    def __init__(self, samples: _Samples):
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        image, target, _ = self.samples[i]
+        return image, target
