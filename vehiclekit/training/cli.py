@@ -13,6 +13,7 @@ COMMANDS = {
     "supervised": ("supervised", "train a classifier from scratch (or from --init) on labelled images"),
     "export": ("export", "export a run's best checkpoint to ONNX with metadata, checking parity on real images"),
     "evaluate-detector": ("evaluate_detector", "COCO AP of the YOLOX-Nano vehicle detector on coco-vehicles (pycocotools)"),
+    "study": ("study", "run a resumable experiment grid and write its table to docs/ (e.g. `study ssl`)"),
     "make-splits": ("splits_cli", "regenerate the committed train/val/test split files (deterministic)"),
     "pretrain": ("ssl.pretrain", "self-supervised pretraining of a backbone on unlabeled images (simsiam, byol, simclr, moco)"),
     "evaluate": ("ssl.evaluate", "kNN / linear / fine-tune evaluation of a (pretrained or random) backbone"),

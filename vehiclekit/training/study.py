@@ -1,0 +1,19 @@
+"""``train-vehicle study NAME``: the resumable experiment grids behind the tables in docs/."""
+
+from __future__ import annotations
+
+import argparse
+
+from vehiclekit.training.studies import ssl
+
+STUDIES = {"ssl": (ssl, "SimSiam/BYOL/SimCLR/MoCo v2 at one budget, then kNN and linear evaluation (docs/ssl.md)")}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="study", required=True, metavar="STUDY")
+    for name, (module, help_text) in STUDIES.items():
+        module.add_arguments(sub.add_parser(name, help=help_text, description=module.__doc__.split("\n\n")[0]))
+
+
+def run(args: argparse.Namespace) -> int:
+    return STUDIES[args.study][0].run(args)
