@@ -77,6 +77,17 @@ def open_run(
     return config, state
 
 
+def start_run(args: argparse.Namespace) -> tuple[argparse.Namespace, dict[str, Any], dict[str, Any] | None]:
+    """:func:`open_run` for a single-process command whose config is its parsed arguments, then the
+    run's threads and seeds: returns the arguments the run uses, its config (for checkpoints) and
+    the checkpoint it resumes from (or None)."""
+    config, state = open_run(Path(args.out), args.resume, lambda: {k: v for k, v in vars(args).items() if k != "func"})
+    args = argparse.Namespace(**config)
+    torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    return args, config, state
+
+
 def seed_worker(worker_id: int) -> None:
     """``DataLoader(worker_init_fn=...)``: seed Python, numpy and torch in each worker from the
     loader's (generator-derived) torch seed, so augmentations are reproducible."""

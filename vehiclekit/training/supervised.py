@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from vehiclekit.models.factory import BACKBONES, Classifier
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, open_run, save_atomic, seed_everything, seed_worker, write_json
+from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
 from vehiclekit.training.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.metrics import classification_report, plot_confusion
 from vehiclekit.training.schedules import warmup_cosine
@@ -52,10 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    config, state = open_run(out, args.resume, lambda: {k: v for k, v in vars(args).items() if k != "func"})
-    args = argparse.Namespace(**config)
-    torch.set_num_threads(args.threads)
-    seed_everything(args.seed)
+    args, config, state = start_run(args)
 
     root = data_root(args.data)
     train_data = DATASETS[args.dataset](root, "train")

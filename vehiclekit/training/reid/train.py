@@ -30,7 +30,7 @@ from tqdm import tqdm
 from vehiclekit.models.factory import BACKBONES
 from vehiclekit.models.reid import ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, open_run, save_atomic, seed_everything, seed_worker, write_json
+from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
 from vehiclekit.training.datasets import ImageDataset, load_vehicle_reid
 from vehiclekit.training.reid.data import as_labeled, reid_split, reid_train_transform
 from vehiclekit.training.reid.evaluate import cross_camera_report, embed, eval_dataset
@@ -66,10 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    config, state = open_run(out, args.resume, lambda: {k: v for k, v in vars(args).items() if k != "func"})
-    args = argparse.Namespace(**config)
-    torch.set_num_threads(args.threads)
-    seed_everything(args.seed)
+    args, config, state = start_run(args)
 
     root = data_root(args.data)
     train_images = reid_split(root, ("train", "val") if args.train_val else ("train",))

@@ -32,9 +32,8 @@ from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import (
     add_run_arguments,
     load_checkpoint,
-    open_run,
+    start_run,
     save_atomic,
-    seed_everything,
     seed_worker,
     write_json,
 )
@@ -143,10 +142,7 @@ def select(args, model, pool_loader, iteration: int, num_classes: int) -> tuple[
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    config, state = open_run(out, args.resume, lambda: {k: v for k, v in vars(args).items() if k != "func"})
-    args = argparse.Namespace(**config)
-    torch.set_num_threads(args.threads)
-    seed_everything(args.seed)
+    args, config, state = start_run(args)
     iterations = 1 if args.method == "supervised" else args.iterations
 
     root = data_root(args.data)
