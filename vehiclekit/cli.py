@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from vehiclekit import __version__
+from vehiclekit.apps import cli as apps_cli
 from vehiclekit.errors import DatasetNotFoundError, VehiclekitError
 from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES
 from vehiclekit.paths import data_root
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = serving_commands.add_parser("build-repo", help="write a Triton model repository from the zoo")
     serving_cli.add_build_repo_arguments(build)
     build.set_defaults(run=serving_cli.run_build_repo)
+    apps_cli.add_parking_parser(commands)
     return parser
 
 

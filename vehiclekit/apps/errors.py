@@ -1,0 +1,19 @@
+"""Typed errors of the applications; each message says what went wrong and what to do."""
+
+from vehiclekit.errors import VehiclekitError
+
+
+class TariffError(VehiclekitError, ValueError):
+    """A tariff file is missing, not YAML, or fails validation (the message names the file and field)."""
+
+
+class NaiveTimeError(VehiclekitError, ValueError):
+    """A timestamp without a time zone: parking and statistics need timezone-aware times."""
+
+
+class StoreError(VehiclekitError):
+    """The session/event store cannot be opened or refused an operation."""
+
+
+class NoVehicleError(VehiclekitError):
+    """No vehicle was found in an image (``crop="largest"`` mode)."""

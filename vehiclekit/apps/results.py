@@ -1,0 +1,142 @@
+"""Results of the applications: immutable pydantic models, JSON-ready with ``.model_dump(mode="json")``.
+
+Times are timezone-aware (the store returns UTC). Money is :class:`~decimal.Decimal`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class ParkingSession(BaseModel):
+    """One stay in the car park: open until its exit is matched (or closed by hand)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    status: Literal["open", "closed"]
+    vehicle_type: str = Field(description="type recognised at entry (prices the stay)")
+    type_confidence: float | None = None
+    entry_gate: str
+    entry_time: AwareDatetime
+    entry_image: str | None = None
+    exit_gate: str | None = None
+    exit_time: AwareDatetime | None = None
+    similarity: float | None = Field(default=None, description="re-ID similarity of the matched exit")
+    fee: Decimal | None = None
+    currency: str | None = None
+    closed_by: Literal["match", "manual"] | None = None
+
+    def __str__(self) -> str:
+        text = f"#{self.id} {self.status} {self.vehicle_type} in {self.entry_gate} {self.entry_time.isoformat()}"
+        if self.status == "closed":
+            text += f" out {self.exit_gate} {self.exit_time.isoformat()} fee {self.fee} {self.currency} ({self.closed_by})"
+        return text
+
+
+class Receipt(BaseModel):
+    """A charged exit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["receipt"] = "receipt"
+    needs_review: Literal[False] = False
+    session_id: int
+    vehicle_type: str
+    entry_gate: str
+    entry_time: AwareDatetime
+    exit_gate: str
+    exit_time: AwareDatetime
+    duration: timedelta
+    fee: Decimal
+    currency: str
+    similarity: float | None = Field(description="re-ID similarity of the match (None: closed by hand)")
+
+    def __str__(self) -> str:
+        sim = "by hand" if self.similarity is None else f"similarity {self.similarity:.3f}"
+        return (f"receipt session #{self.session_id} {self.vehicle_type} {self.entry_time.isoformat()} -> "
+                f"{self.exit_time.isoformat()} ({self.duration}) fee {self.fee} {self.currency} ({sim})")
+
+
+class Candidate(BaseModel):
+    """An open session an uncharged exit might belong to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: int
+    similarity: float
+    vehicle_type: str
+    entry_time: AwareDatetime
+
+
+class UnchargedExit(BaseModel):
+    """An exit that was not charged but recorded for a human (``review_id``); ``candidates`` are
+    the most similar open sessions, best first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    needs_review: Literal[True] = True
+    review_id: int
+    exit_gate: str
+    exit_time: AwareDatetime
+    vehicle_type: str
+    candidates: list[Candidate]
+
+
+class UnmatchedExit(UnchargedExit):
+    """No open session is similar enough (all candidates below the threshold)."""
+
+    kind: Literal["unmatched"] = "unmatched"
+
+    def __str__(self) -> str:
+        best = f" (best #{self.candidates[0].session_id} {self.candidates[0].similarity:.3f})" if self.candidates else ""
+        return f"UNMATCHED exit {self.exit_time.isoformat()} at {self.exit_gate}{best}: not charged, review #{self.review_id}"
+
+
+class AmbiguousExit(UnchargedExit):
+    """Two or more open sessions match about equally well (within the margin)."""
+
+    kind: Literal["ambiguous"] = "ambiguous"
+
+    def __str__(self) -> str:
+        options = ", ".join(f"#{c.session_id} {c.similarity:.3f}" for c in self.candidates)
+        return f"AMBIGUOUS exit {self.exit_time.isoformat()} at {self.exit_gate} ({options}): not charged, review #{self.review_id}"
+
+
+ExitResult = Receipt | UnmatchedExit | AmbiguousExit
+
+
+class Review(BaseModel):
+    """A stored uncharged exit (``candidates``: [session id, similarity] pairs)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    kind: Literal["unmatched", "ambiguous"]
+    gate: str
+    time: AwareDatetime
+    vehicle_type: str
+    image: str | None = None
+    candidates: list[tuple[int, float]]
+
+    def __str__(self) -> str:
+        options = ", ".join(f"#{i} {sim:.3f}" for i, sim in self.candidates) or "no open session"
+        return f"review #{self.id} {self.kind} exit {self.time.isoformat()} at {self.gate} {self.vehicle_type} ({options}) {self.image or ''}"
+
+
+class TrafficEvent(BaseModel):
+    """A vehicle passing a gate (statistics)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    time: AwareDatetime
+    gate: str
+    direction: Literal["entry", "exit"]
+    vehicle_type: str
+    type_confidence: float | None = None
+    image: str | None = None

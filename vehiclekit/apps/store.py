@@ -1,0 +1,232 @@
+"""Durable storage of parking sessions, exits awaiting review and traffic events (SQLAlchemy Core).
+
+``Store("parking.db")`` opens (creating if needed) a SQLite file in WAL mode with
+``synchronous=FULL``: every write is its own committed transaction, so anything a call has returned
+survives a crash or ``kill -9``. A SQLAlchemy URL (``postgresql+psycopg://user@host/db``) runs the
+same code on PostgreSQL (install its driver; not tested here). ``"sqlite://"`` is an in-memory store.
+
+Times are stored as UTC and returned timezone-aware (UTC); naive datetimes are refused. Embeddings
+are float32 bytes; money is stored as decimal text (exact).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from vehiclekit.apps.errors import StoreError
+from vehiclekit.apps.results import ParkingSession, Review, TrafficEvent
+from vehiclekit.apps.times import require_aware
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware datetimes in, stored as naive UTC, aware UTC out."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return require_aware(value).astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+sessions = Table(
+    "sessions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("status", String(8), nullable=False, index=True),            # open | closed
+    Column("vehicle_type", String(32), nullable=False),
+    Column("type_confidence", Float),
+    Column("embedding", LargeBinary, nullable=False),
+    Column("entry_gate", String(64), nullable=False),
+    Column("entry_time", UtcDateTime, nullable=False),
+    Column("entry_image", Text),
+    Column("exit_gate", String(64)),
+    Column("exit_time", UtcDateTime),
+    Column("similarity", Float),
+    Column("fee", String(32)),
+    Column("currency", String(3)),
+    Column("closed_by", String(8)),                                      # match | manual
+)
+reviews = Table(
+    "reviews", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(10), nullable=False),                          # unmatched | ambiguous
+    Column("gate", String(64), nullable=False),
+    Column("time", UtcDateTime, nullable=False),
+    Column("vehicle_type", String(32), nullable=False),
+    Column("image", Text),
+    Column("candidates", Text, nullable=False),                          # JSON [[session id, similarity], ...]
+)
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", UtcDateTime, nullable=False, index=True),
+    Column("gate", String(64), nullable=False),
+    Column("direction", String(5), nullable=False),                      # entry | exit
+    Column("vehicle_type", String(32), nullable=False),
+    Column("type_confidence", Float),
+    Column("embedding", LargeBinary, nullable=False),
+    Column("image", Text),
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def store_engine(target: str | os.PathLike) -> Engine:
+    """An engine for a SQLAlchemy URL, or for a SQLite file path (WAL + synchronous=FULL)."""
+    text = os.fspath(target)
+    url = text if "://" in text else f"sqlite:///{Path(text).expanduser()}"
+    kwargs: dict[str, Any] = {}
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _vector(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def _session(row: Any) -> ParkingSession:
+    fields = dict(row._mapping)
+    fields.pop("embedding", None)
+    fields["fee"] = Decimal(fields["fee"]) if fields["fee"] is not None else None
+    return ParkingSession(**fields)
+
+
+class Store:
+    """Sessions, reviews and events in one database (see the module docstring)."""
+
+    def __init__(self, target: str | os.PathLike = "parking.db"):
+        self.target = os.fspath(target)
+        try:
+            self.engine = store_engine(target)
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot open the store {self.target}: {e.__class__.__name__}: {e.orig or e}; "
+                             "check the path/URL and that its folder exists and is writable") from None
+
+    # --- parking sessions -------------------------------------------------------------------
+    def add_session(self, vehicle_type: str, type_confidence: float | None, embedding: np.ndarray,
+                    gate: str, time: datetime, image: str | None = None) -> ParkingSession:
+        """Open a session; returns once it is committed (durable)."""
+        values = {"status": "open", "vehicle_type": vehicle_type, "type_confidence": type_confidence,
+                      "embedding": np.asarray(embedding, np.float32).tobytes(), "entry_gate": gate,
+                      "entry_time": require_aware(time, "entry time"), "entry_image": image}
+        with self.engine.begin() as conn:
+            session_id = conn.execute(insert(sessions).values(**values)).inserted_primary_key[0]
+        return self.session(session_id)
+
+    def session(self, session_id: int) -> ParkingSession:
+        """One session by id; :class:`StoreError` when there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
+        if row is None:
+            raise StoreError(f"no parking session {session_id} in {self.target}: list them with `vehiclekit parking sessions`")
+        return _session(row)
+
+    def sessions(self, status: str | None = None) -> list[ParkingSession]:
+        """All sessions (or those with ``status`` open/closed), oldest entry first."""
+        query = select(sessions).order_by(sessions.c.entry_time, sessions.c.id)
+        if status is not None:
+            query = query.where(sessions.c.status == status)
+        with self.engine.connect() as conn:
+            return [_session(row) for row in conn.execute(query)]
+
+    def open_embeddings(self, before: datetime) -> tuple[list[ParkingSession], np.ndarray]:
+        """Open sessions that entered at or before ``before`` and their embeddings [N, D]."""
+        query = (select(sessions).where(sessions.c.status == "open", sessions.c.entry_time <= require_aware(before))
+                 .order_by(sessions.c.id))
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+        vectors = np.stack([_vector(row.embedding) for row in rows]) if rows else np.zeros((0, 0), np.float32)
+        return [_session(row) for row in rows], vectors
+
+    def close_session(self, session_id: int, gate: str, time: datetime, similarity: float | None,
+                      fee: Decimal, currency: str, closed_by: str) -> ParkingSession:
+        """Close an open session (atomically: a session already closed raises :class:`StoreError`)."""
+        values = {"status": "closed", "exit_gate": gate, "exit_time": require_aware(time, "exit time"),
+                      "similarity": similarity, "fee": str(fee), "currency": currency, "closed_by": closed_by}
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(sessions).where(sessions.c.id == session_id, sessions.c.status == "open")
+                                   .values(**values)).rowcount
+        if changed != 1:
+            raise StoreError(f"parking session {session_id} is not open (already closed, or no such id)")
+        return self.session(session_id)
+
+    # --- exits awaiting a human ---------------------------------------------------------------
+    def add_review(self, kind: str, gate: str, time: datetime, vehicle_type: str,
+                   candidates: list[tuple[int, float]], image: str | None = None) -> int:
+        """Record an exit that was not charged; returns its review id."""
+        values = {"kind": kind, "gate": gate, "time": require_aware(time, "exit time"), "vehicle_type": vehicle_type,
+                      "image": image, "candidates": json.dumps(candidates)}
+        with self.engine.begin() as conn:
+            return conn.execute(insert(reviews).values(**values)).inserted_primary_key[0]
+
+    def reviews(self) -> list[Review]:
+        """Every exit recorded for review, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(reviews).order_by(reviews.c.time, reviews.c.id))
+            return [Review(**{**row._mapping, "candidates": json.loads(row.candidates)}) for row in rows]
+
+    # --- traffic events -----------------------------------------------------------------------
+    def add_events(self, items: list[tuple[TrafficEvent, np.ndarray]]) -> None:
+        """Append traffic events with their embeddings, in one transaction."""
+        rows = [dict(e.model_dump(exclude={"id"}), embedding=np.asarray(v, np.float32).tobytes()) for e, v in items]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(events), rows)
+
+    def events(self, start: datetime | None = None, end: datetime | None = None) -> tuple[list[TrafficEvent], np.ndarray]:
+        """Events with ``start <= time < end`` in time order, and their embeddings [N, D]."""
+        query = select(events).order_by(events.c.time, events.c.id)
+        if start is not None:
+            query = query.where(events.c.time >= require_aware(start, "start"))
+        if end is not None:
+            query = query.where(events.c.time < require_aware(end, "end"))
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+        vectors = np.stack([_vector(row.embedding) for row in rows]) if rows else np.zeros((0, 0), np.float32)
+        return [TrafficEvent(**{k: v for k, v in row._mapping.items() if k != "embedding"}) for row in rows], vectors
+
+    def __repr__(self) -> str:
+        return f"Store({self.target!r})"
