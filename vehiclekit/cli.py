@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     serving_cli.add_build_repo_arguments(build)
     build.set_defaults(run=serving_cli.run_build_repo)
     apps_cli.add_parking_parser(commands)
+    apps_cli.add_stats_parser(commands)
     return parser
 
 

@@ -36,6 +36,14 @@ class Decision:
         return self.ranked[0][0] if self.kind == "matched" else None
 
 
+def unit(vector: np.ndarray) -> np.ndarray:
+    """``vector`` scaled to unit length (float32); ``ValueError`` for a zero or non-finite vector."""
+    norm = float(np.linalg.norm(vector))
+    if not np.isfinite(norm) or norm == 0:
+        raise ValueError("the re-ID embedding is zero or not finite")
+    return (np.asarray(vector) / norm).astype(np.float32)
+
+
 def decide(query: np.ndarray, candidates: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
            margin: float = DEFAULT_MARGIN, top: int = 3) -> Decision:
     """Match the unit vector ``query`` [D] against the unit rows of ``candidates`` [N, D]."""

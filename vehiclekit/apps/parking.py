@@ -25,7 +25,7 @@ from datetime import datetime
 
 import numpy as np
 
-from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, decide
+from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, decide, unit
 from vehiclekit.apps.observer import Observation, Observer
 from vehiclekit.apps.results import (
     AmbiguousExit,
@@ -80,7 +80,7 @@ class ParkingLot:
         """Open a session for the vehicle in ``image``; returned once durably stored."""
         require_aware(time, "entry time")
         seen = observe(self.observer, image, vehicle_type, embedding)
-        return self.store.add_session(seen.vehicle_type, seen.type_confidence, _unit(seen.embedding), gate, time,
+        return self.store.add_session(seen.vehicle_type, seen.type_confidence, unit(seen.embedding), gate, time,
                                       _image_name(image))
 
     def exit(self, image: ImageInput | None, gate: str, time: datetime, *, vehicle_type: str | None = None,
@@ -90,7 +90,7 @@ class ParkingLot:
         require_aware(time, "exit time")
         seen = observe(self.observer, image, vehicle_type, embedding)
         open_sessions, vectors = self.store.open_embeddings(before=time)
-        decision = decide(_unit(seen.embedding), vectors, self.threshold, self.margin)
+        decision = decide(unit(seen.embedding), vectors, self.threshold, self.margin)
         if decision.kind == "matched":
             return self.close(open_sessions[decision.best].id, gate, time, similarity=decision.ranked[0][1])
         candidates = [Candidate(session_id=open_sessions[i].id, similarity=s, vehicle_type=open_sessions[i].vehicle_type,
@@ -118,9 +118,3 @@ class ParkingLot:
     def __repr__(self) -> str:
         return f"ParkingLot({self.store!r}, threshold={self.threshold}, margin={self.margin})"
 
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    if not np.isfinite(norm) or norm == 0:
-        raise ValueError("the re-ID embedding is zero or not finite")
-    return (vector / norm).astype(np.float32)

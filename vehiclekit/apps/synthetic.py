@@ -78,3 +78,25 @@ def write_manifest(visits: list[Visit], path: str | os.PathLike, entry_cam: int 
         for image, gate, direction, time in sorted(rows, key=lambda r: r[3]):
             writer.writerow([os.fspath(image), gate, direction, time.isoformat()])
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vehiclekit.apps.synthetic OUT.csv``: a statistics manifest of a synthetic day."""
+    import argparse
+
+    from vehiclekit.paths import data_root
+
+    parser = argparse.ArgumentParser(prog="python -m vehiclekit.apps.synthetic", description=main.__doc__)
+    parser.add_argument("out", type=Path, help="CSV manifest to write")
+    parser.add_argument("--split", default="test", choices=("test", "val"), help="vehicle-reid split (default: test)")
+    parser.add_argument("--seed", type=int, default=0, help="timeline seed (default: 0)")
+    parser.add_argument("--start", default=DEFAULT_START.isoformat(), help="first possible entry (ISO-8601 with offset)")
+    parser.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA, else ../shared/data)")
+    args = parser.parse_args(argv)
+    visits = synthetic_visits(reid_pairs(data_root(args.data), args.split), args.seed, datetime.fromisoformat(args.start))
+    print(f"wrote {write_manifest(visits, args.out)}: {len(visits)} entries (cam1, gate north) and exits (cam2, gate south)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""`vehiclekit parking` and `vehiclekit stats` end to end on real images; the apps never import torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vehiclekit.cli import main
+from vehiclekit.paths import REPO_ROOT
+
+TARIFF = str(REPO_ROOT / "deploy" / "tariff.example.yaml")
+
+
+@pytest.fixture(scope="module")
+def images(data_dir: Path) -> Path:
+    return data_dir / "vehicle-reid" / "images" / "test"
+
+
+def test_parking_enter_exit_review_and_report(tmp_path: Path, images: Path, capsys):
+    db = ["--db", str(tmp_path / "p.db"), "--tariff", TARIFF]
+    assert main(["parking", "enter", str(images / "bus_0002_cam1.jpg"), "--gate", "north",
+                 "--time", "2026-05-01T08:00:00+02:00", *db]) == 0
+    assert main(["parking", "exit", str(images / "bus_0002_cam2.jpg"), "--gate", "south",
+                 "--time", "2026-05-01T10:00:00+02:00", "--threshold", "0.9", *db]) == 3     # similarity ~0.75: review
+    assert "not charged" in capsys.readouterr().out
+    assert main(["parking", "exit", "--session", "1", "--gate", "south", "--time", "2026-05-01T10:00:00+02:00",
+                 "--json", *db]) == 0
+    receipt = json.loads(capsys.readouterr().out)
+    assert receipt["session_id"] == 1 and receipt["similarity"] is None and receipt["currency"] == "EUR"
+    assert main(["parking", "sessions", "--reviews", "--db", db[1]]) == 0
+    assert "unmatched" in capsys.readouterr().out
+    assert main(["parking", "report", "--json", "--db", db[1]]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["reviews"] == 1 and sum(t["closed"] for t in report["types"].values()) == 1
+
+
+def test_parking_errors_say_what_to_do(tmp_path: Path, images: Path, capsys):
+    image = str(images / "bus_0002_cam1.jpg")
+    assert main(["parking", "enter", image, "--gate", "n", "--db", str(tmp_path / "p.db")]) == 1
+    assert "pass --tariff FILE" in capsys.readouterr().err
+    assert main(["parking", "enter", image, "--gate", "n", "--db", str(tmp_path / "p.db"), "--tariff", TARIFF,
+                 "--time", "2026-05-01T08:00"]) == 1
+    assert "no time zone" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["parking", "--help"])
+    assert "enter" in capsys.readouterr().out
+
+
+def test_stats_ingest_and_report(tmp_path: Path, images: Path, capsys):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("image,gate,direction,time\n"
+                        f"{images / 'car_0001_cam1.jpg'},north,entry,2026-03-28T23:40:00+01:00\n"
+                        f"{images / 'car_0001_cam2.jpg'},south,exit,2026-03-29T03:10:00+02:00\n")
+    db = ["--db", str(tmp_path / "s.db")]
+    assert main(["stats", "ingest", "--manifest", str(manifest), *db]) == 0
+    out = tmp_path / "report"
+    assert main(["stats", "report", *db, "--bucket", "day", "--tz", "Europe/Berlin", "--out", str(out), "--no-plots"]) == 0
+    assert "2 events" in capsys.readouterr().out
+    days = {row["bucket_start"] for row in json.loads((out / "report.json").read_text())["counts"]}
+    assert days == {"2026-03-28T00:00:00+01:00", "2026-03-29T00:00:00+01:00"}
+    assert main(["stats", "ingest", "--folder", str(images), *db]) == 1
+    assert "--folder needs --gate and --direction" in capsys.readouterr().err
+
+
+def test_apps_import_no_torch_and_no_training():
+    code = ("import sys, vehiclekit.apps.cli, vehiclekit.apps.parking, vehiclekit.apps.stats, vehiclekit.apps.events, "
+            "vehiclekit.apps.evaluate_parking, vehiclekit.apps.plots; from vehiclekit.apps import ParkingLot; "
+            "bad = [m for m in ('torch', 'torchvision', 'vehiclekit.training') if m in sys.modules]; "
+            "assert not bad, bad")
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,155 @@
+"""Traffic statistics: counts per vehicle type per time bucket, gate and direction; dwell times.
+
+>>> from vehiclekit.apps.stats import traffic_report, write_report     # doctest: +SKIP
+>>> events, vectors = Store("stats.db").events()                       # doctest: +SKIP
+>>> write_report(traffic_report(events, vectors, "hour", "Europe/Berlin"), "report/")   # doctest: +SKIP
+
+Buckets are local wall-clock intervals in the report's time zone (``tz``, any IANA name): a
+15-minute or hour bucket starts at a local quarter / full hour, a day bucket at local midnight.
+On a daylight-saving day the local day has 23 or 25 hours and the repeated hour of the autumn
+change is two distinct buckets (``02:00+02:00`` and ``02:00+01:00``). Bucket starts are written
+ISO-8601 with their offset.
+
+Dwell times come from pairing each exit with an earlier, still unpaired entry by re-ID similarity,
+with the same rule as parking (:mod:`vehiclekit.apps.matching`); unmatched and ambiguous exits
+are counted, not paired.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, decide, unit
+from vehiclekit.apps.results import TrafficEvent
+
+#: Bucket name -> length in minutes.
+BUCKETS = {"15min": 15, "hour": 60, "day": 24 * 60}
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (``UTC``, ``Europe/Berlin``, ...); a clear error when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as UTC or Europe/Berlin") from None
+
+
+def bucket_start(time: datetime, bucket: str, tz: ZoneInfo) -> datetime:
+    """The start of the ``bucket`` holding ``time``, in UTC (local wall-clock flooring in ``tz``)."""
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {list(BUCKETS)}, got {bucket!r}")
+    local = time.astimezone(tz)
+    if bucket == "day":
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        step = BUCKETS[bucket]
+        minutes = local.hour * 60 + local.minute
+        start = local.replace(hour=minutes // step * step // 60, minute=minutes // step * step % 60, second=0, microsecond=0)
+    return start.astimezone(UTC)      # UTC keys: the two 02:00 of an autumn change stay distinct
+
+
+def bucket_range(first: datetime, last: datetime, bucket: str, tz: ZoneInfo) -> list[datetime]:
+    """Every bucket start (UTC) from the bucket of ``first`` to that of ``last``, empty ones included."""
+    starts, t = [], first
+    while t <= last + timedelta(minutes=15):
+        start = bucket_start(t, bucket, tz)
+        if not starts or start != starts[-1]:
+            starts.append(start)
+        t += timedelta(minutes=15)    # the smallest bucket: no bucket is skipped, even across DST
+    return [s for s in starts if s <= bucket_start(last, bucket, tz)]
+
+
+@dataclass
+class TrafficReport:
+    """Counts per (bucket start UTC, gate, direction, type) and matched dwell times."""
+
+    bucket: str
+    tz: ZoneInfo
+    counts: Counter = field(default_factory=Counter)
+    dwell: list[dict] = field(default_factory=list)
+    unmatched_exits: int = 0
+    ambiguous_exits: int = 0
+
+    def local(self, start: datetime) -> str:
+        return start.astimezone(self.tz).isoformat()
+
+    def types(self) -> list[str]:
+        return sorted({t for (_, _, _, t) in self.counts})
+
+    def summary(self) -> dict:
+        minutes = [d["dwell_minutes"] for d in self.dwell]
+        by = Counter()
+        for (_, gate, direction, vehicle_type), n in self.counts.items():
+            by[(gate, direction, vehicle_type)] += n
+        return {
+            "bucket": self.bucket, "tz": str(self.tz), "events": sum(self.counts.values()),
+            "per_gate_direction_type": [{"gate": g, "direction": d, "vehicle_type": t, "count": n}
+                                        for (g, d, t), n in sorted(by.items())],
+            "dwell": {"matched": len(minutes), "unmatched_exits": self.unmatched_exits,
+                      "ambiguous_exits": self.ambiguous_exits,
+                      "median_minutes": float(np.median(minutes)) if minutes else None,
+                      "p90_minutes": float(np.percentile(minutes, 90)) if minutes else None},
+        }
+
+
+def traffic_report(events: list[TrafficEvent], vectors: np.ndarray, bucket: str = "hour", tz: str = "UTC",
+                   threshold: float = DEFAULT_THRESHOLD, margin: float = DEFAULT_MARGIN) -> TrafficReport:
+    """Count ``events`` (time-ordered, with their embeddings) and pair exits with entries for dwell times."""
+    report = TrafficReport(bucket, zone(tz))
+    bucket_start(datetime.now(UTC), bucket, report.tz)          # validates the bucket name early
+    open_entries: list[int] = []
+    for i in sorted(range(len(events)), key=lambda i: events[i].time):
+        event = events[i]
+        report.counts[(bucket_start(event.time, bucket, report.tz), event.gate, event.direction, event.vehicle_type)] += 1
+        if event.direction == "entry":
+            open_entries.append(i)
+            continue
+        candidates = [j for j in open_entries if events[j].time <= event.time]
+        decision = decide(unit(vectors[i]), np.stack([unit(vectors[j]) for j in candidates]) if candidates
+                          else np.zeros((0, 0)), threshold, margin)
+        if decision.kind != "matched":
+            report.unmatched_exits += decision.kind == "unmatched"
+            report.ambiguous_exits += decision.kind == "ambiguous"
+            continue
+        entry = events[candidates[decision.best]]
+        open_entries.remove(candidates[decision.best])
+        report.dwell.append({"entry_time": entry.time.astimezone(report.tz).isoformat(),
+                             "exit_time": event.time.astimezone(report.tz).isoformat(),
+                             "vehicle_type": entry.vehicle_type, "entry_gate": entry.gate, "exit_gate": event.gate,
+                             "dwell_minutes": round((event.time - entry.time).total_seconds() / 60, 2),
+                             "similarity": round(decision.ranked[0][1], 4)})
+    return report
+
+
+def write_report(report: TrafficReport, out_dir: str | os.PathLike, plots: bool = True) -> list[Path]:
+    """Write counts.csv, dwell.csv, report.json and (``plots``) counts.png, dwell.png; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "counts.csv", out / "dwell.csv", out / "report.json"]
+    with written[0].open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["bucket_start", "gate", "direction", "vehicle_type", "count"])
+        for (start, gate, direction, vehicle_type), n in sorted(report.counts.items()):
+            writer.writerow([report.local(start), gate, direction, vehicle_type, n])
+    with written[1].open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["entry_time", "exit_time", "vehicle_type", "entry_gate", "exit_gate",
+                                               "dwell_minutes", "similarity"])
+        writer.writeheader()
+        writer.writerows(report.dwell)
+    counts = [{"bucket_start": report.local(s), "gate": g, "direction": d, "vehicle_type": t, "count": n}
+              for (s, g, d, t), n in sorted(report.counts.items())]
+    written[2].write_text(json.dumps({**report.summary(), "counts": counts, "dwell_pairs": report.dwell}, indent=1))
+    if plots and report.counts:
+        from vehiclekit.apps.plots import plot_counts, plot_dwell
+
+        written += [plot_counts(report, out / "counts.png"), plot_dwell(report, out / "dwell.png")]
+    return written
