@@ -116,7 +116,7 @@ def test_models_without_the_vehiclekit_contract_are_refused(tmp_path, colour_mod
 def test_zoo_names_are_checked():
     with pytest.raises(ModelNotFoundError, match="known models"):
         VehicleClassifier(model="no-such-model")
-    with pytest.raises(VehiclekitError, match="detection model, not a classifier"):
+    with pytest.raises(VehiclekitError, match="detection model, not a classification model"):
         VehicleClassifier(model="yolox-nano")
 
 

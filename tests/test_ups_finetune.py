@@ -8,7 +8,7 @@ from vehiclekit.training.cli import main as train_vehicle
 from vehiclekit.training.ups import finetune
 
 TINY = ["--method", "ups", "--iterations", "2", "--labels-fraction", "0.02", "--img-size", "32",
-        "--epochs-per-iteration", "1", "--batch-size", "16", "--mc-passes", "3", "--threads", "1", "--workers", "0",
+        "--epochs-per-iteration", "1", "--min-samples-per-epoch", "64", "--batch-size", "16", "--mc-passes", "3", "--threads", "1", "--workers", "0",
         "--tau-p", "0.3", "--kappa-p", "0.5", "--tau-n", "0.3", "--kappa-n", "0.5"]  # loose: selects something
 
 
@@ -26,7 +26,8 @@ def test_two_iteration_ups_run(ups_run):
     for key in ("trained_on", "val_acc", "test_acc", "selection", "epochs", "seconds"):
         assert key in first
     sel = first["selection"]
-    for key in ("positive", "positive_precision", "negative", "negative_precision", "class_histogram", "pool"):
+    for key in ("positive", "positive_precision", "negative", "negative_precision", "class_histogram", "pool",
+                "confidence_top_n_precision"):
         assert key in sel
     assert sum(sel["class_histogram"]) == sel["positive"]
     assert first["trained_on"]["positive"] == 0

@@ -7,6 +7,7 @@ from vehiclekit.training.ups.selection import (
     select_confident,
     select_pseudo_labels,
     selection_stats,
+    top_n_precision,
 )
 
 
@@ -83,3 +84,12 @@ def test_confident_baseline_and_stats():
     ups = select_pseudo_labels(mean, std)
     stats = selection_stats(ups, torch.tensor([0, 1, 2, 2, 0]), 3)  # row 2's true class 2 marked negative
     assert stats["negative"] == 1 and stats["negative_precision"] == 0.0
+
+
+def test_top_n_precision_takes_the_most_confident_rows():
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.45, 0.55]])
+    truth = torch.tensor([0, 0, 0, 1])
+    assert top_n_precision(probs, truth, 1) == 1.0  # row 0 (0.9) right
+    assert top_n_precision(probs, truth, 2) == 0.5  # + row 1 (0.8) wrong
+    assert top_n_precision(probs, truth, 4) == 0.75
+    assert top_n_precision(probs, truth, 0) is None

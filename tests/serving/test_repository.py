@@ -9,9 +9,10 @@ import pytest
 from tritonclient.grpc import model_config_pb2 as pb
 
 from vehiclekit.errors import VehiclekitError
+from vehiclekit.models import zoo
 from vehiclekit.models.metadata import ClassifierMetadata
 from vehiclekit.serving import config as cfg
-from vehiclekit.models.serving_contract import CLASSIFIER, DETECTOR, DETECTOR_NETWORK, MODELS, PIPELINE, signature_parameter
+from vehiclekit.models.serving_contract import CLASSIFIER, DETECTOR, DETECTOR_NETWORK, MODELS, PIPELINE, REID, signature_parameter
 from vehiclekit.serving.onnx_signature import read_signature
 from vehiclekit.serving.repository import MANIFEST, build_repository, repository_flavor
 
@@ -44,7 +45,7 @@ def test_both_flavors_serve_the_same_models_and_tensors(cpu_repo, gpu_repo):
 
 def test_backends_per_flavor(cpu_repo, gpu_repo):
     cpu, gpu = load_configs(cpu_repo), load_configs(gpu_repo)
-    for onnx_model in (CLASSIFIER, DETECTOR_NETWORK):
+    for onnx_model in (CLASSIFIER, REID, DETECTOR_NETWORK):
         assert cpu[onnx_model].backend == "python"
         assert {p.name for p in (cpu_repo / onnx_model / "1").iterdir()} >= {"model.py", "model.onnx"}
         assert gpu[onnx_model].backend == "onnxruntime"
@@ -79,6 +80,17 @@ def test_tensors_match_the_onnx_files(cpu_repo, classifier_onnx, detector_onnx):
     assert {k: v.string_value for k, v in configs[CLASSIFIER].parameters.items()} == classifier.metadata
     bls = configs[PIPELINE].parameters[signature_parameter(CLASSIFIER)].string_value
     assert json.loads(bls)["metadata"] == classifier.metadata
+
+
+def test_reid_model_batches_and_feeds_the_pipeline(cpu_repo):
+    configs = load_configs(cpu_repo)
+    reid = read_signature(zoo.get("vehicle-reid").path)
+    assert configs[REID].max_batch_size >= 8 and configs[REID].dynamic_batching.max_queue_delay_microseconds > 0
+    assert io(configs[REID]) == [(t.name, pb.DataType.Value(t.data_type), t.dims[1:]) for t in (*reid.inputs, *reid.outputs)]
+    assert {k: v.string_value for k, v in configs[REID].parameters.items()} == reid.metadata
+    pipeline = {t.name: tuple(t.dims) for t in configs[PIPELINE].output}
+    assert pipeline["embeddings"] == (-1, reid.outputs[0].dims[-1])
+    assert json.loads(configs[PIPELINE].parameters[signature_parameter(REID)].string_value)["metadata"] == reid.metadata
 
 
 def test_gpu_flavor_without_tensorrt(tmp_path, classifier_onnx, detector_onnx):

@@ -16,7 +16,7 @@ from tritonclient.utils import InferenceServerException
 
 from vehiclekit.errors import InvalidImageError, VehiclekitError
 from vehiclekit.sdk.remote import TritonClient
-from vehiclekit.models.serving_contract import CLASSIFIER, DETECTOR, DETECTOR_NETWORK, IMAGE, MODELS, PIPELINE
+from vehiclekit.models.serving_contract import CLASSIFIER, DETECTOR, DETECTOR_NETWORK, IMAGE, MODELS, PIPELINE, REID
 
 LOAD_REQUESTS = 3000
 LOAD_CONCURRENCY = 24
@@ -82,6 +82,8 @@ def test_wrong_tensors_get_an_error_each(server, protocol, street_jpeg):
         (CLASSIFIER, "images", np.zeros((1, 3, 96, 96, 1), np.float32), "FP32"),  # rank
         (CLASSIFIER, "images", np.zeros((0, 3, 96, 96), np.float32), "FP32"),  # empty batch
         (CLASSIFIER, "images", np.zeros((33, 3, 96, 96), np.float32), "FP32"),  # over max_batch_size
+        (REID, "images", np.zeros((1, 3, 64, 64), np.float32), "FP32"),  # not the embedder's input size
+        (REID, "images", np.zeros((0, 3, 128, 128), np.float32), "FP32"),  # empty batch
         (DETECTOR_NETWORK, "images", np.zeros((1, 3, 320, 320), np.float32), "FP32"),
         (PIPELINE, IMAGE, np.zeros(1, np.float32), "FP32"),  # numbers, not bytes
         (PIPELINE, IMAGE, np.array([b"a", b"b"], dtype=np.object_), "BYTES"),  # two images

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vehiclekit.errors import InvalidImageError, ServerError
-from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleRecognizer
+from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleRecognizer, VehicleReID
 from vehiclekit.sdk.remote import TritonClient
 from vehiclekit.serving.launcher import free_ports
 
@@ -67,6 +67,31 @@ def test_classifier_parity_in_batches(client, vehicle_images, embedded_classifie
     assert_same_prediction(remote.predict(crops[0]), embedded_classifier.predict(crops[0]))
 
 
+def test_reid_parity_single_and_batched(client, data_dir):
+    images = sorted((data_dir / "vehicle-reid" / "images" / "test").glob("*.jpg"))[:40]  # > 32: two requests
+    local, remote = VehicleReID(), VehicleReID(url=client)
+    assert remote.dim == local.dim and remote.metadata == local.metadata
+    expected = local.embed(images)
+    np.testing.assert_allclose(remote.embed(images), expected, atol=1e-5)
+    np.testing.assert_allclose(remote.embed(images[0]), expected[0], atol=1e-5)
+
+
+def test_recognizer_embeds_on_the_server_in_the_same_round_trip(client, vehicle_images, embedded_classifier, detector):
+    local = VehicleRecognizer(embedded_classifier, detector, reid=True)
+    remote = VehicleRecognizer(url=client, reid=True)
+    assert remote.reid is None and "on the server" in repr(remote)
+    compared = 0
+    for path in vehicle_images[:5]:
+        got, expected = remote.recognize(path), local.recognize(path)
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            assert_same_prediction(g.classification, e.classification)
+            np.testing.assert_allclose(g.embedding, e.embedding, atol=1e-4)
+        compared += len(got)
+    assert compared >= 5
+    assert all(v.embedding is None for v in VehicleRecognizer(url=client).recognize(vehicle_images[0]))
+
+
 def test_bad_images_raise_invalid_image_error(client):
     with pytest.raises(InvalidImageError, match="not a decodable image"):
         VehicleDetector(url=client).detect(b"certainly not a JPEG")
@@ -91,8 +116,8 @@ def test_timeouts_and_unknown_models_name_the_server(client, street_jpeg):
     _, large = cv2.imencode(".jpg", cv2.resize(street, (3200, 2400)))  # well over 20 ms to decode and detect
     with pytest.raises(ServerError, match=rf"'vehicle_pipeline' .*{re.escape(client.url)} did not answer within"):
         TritonClient(client.url, timeout=0.02).recognize(large.tobytes())
-    with pytest.raises(ServerError, match=rf"{re.escape(client.url)} does not serve model 'vehicle_reid'"):
-        client.infer("vehicle_reid", {"images": np.zeros((1, 3, 96, 96), np.float32)}, ["embedding"])
+    with pytest.raises(ServerError, match=rf"{re.escape(client.url)} does not serve model 'vehicle_make'"):
+        client.infer("vehicle_make", {"images": np.zeros((1, 3, 96, 96), np.float32)}, ["logits"])
     assert len(client.recognize(street_jpeg).boxes) > 0
 
 

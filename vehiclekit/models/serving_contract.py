@@ -11,8 +11,11 @@ Both repository flavors (``cpu`` and ``gpu``) expose exactly these models:
   grid predictions). Internal: :data:`DETECTOR` and :data:`PIPELINE` call it through BLS.
 * :data:`DETECTOR` (``vehicle_detector``): one encoded image in, vehicles out (letterbox, YOLOX,
   decode and class-aware NMS on the server, boxes in the image's pixels).
+* :data:`REID` (``vehicle_reid``): the re-ID embedder ONNX as exported, ``images`` ``[N, 3, H, W]``
+  -> ``embeddings`` ``[N, D]`` (unit length), metadata in its config parameters like the classifier.
 * :data:`PIPELINE` (``vehicle_pipeline``): one encoded image in; detects, crops and classifies
-  every vehicle in one round trip.
+  every vehicle in one round trip, and embeds every crop when the request asks for
+  :data:`EMBEDDINGS`.
 
 A leaf module (nothing from vehiclekit imported), so the SDK's remote client reads it without
 pulling in the repository builder.
@@ -88,8 +91,9 @@ CLASSIFIER = "vehicle_type"
 DETECTOR_NETWORK = "yolox_nano"
 DETECTOR = "vehicle_detector"
 PIPELINE = "vehicle_pipeline"
+REID = "vehicle_reid"
 #: Every model of a repository.
-MODELS = (CLASSIFIER, DETECTOR_NETWORK, DETECTOR, PIPELINE)
+MODELS = (CLASSIFIER, DETECTOR_NETWORK, DETECTOR, PIPELINE, REID)
 
 #: Input of :data:`DETECTOR` and :data:`PIPELINE`: the bytes of one encoded image (JPEG, PNG, ...).
 IMAGE = "image"
@@ -99,6 +103,8 @@ SCORES = "scores"
 TYPE_LABELS = "type_labels"
 TYPE_CONFIDENCES = "type_confidences"
 TYPE_PROBABILITIES = "type_probabilities"
+#: Optional output of :data:`PIPELINE`: computed only when the request asks for it.
+EMBEDDINGS = "embeddings"
 
 IMAGE_INPUT = TensorSpec(IMAGE, "TYPE_STRING", (1,))
 #: Outputs of :data:`DETECTOR`: K vehicles, best score first; boxes are xyxy image pixels.
@@ -109,14 +115,16 @@ DETECTOR_OUTPUTS = (
 )
 
 
-def pipeline_outputs(num_types: int) -> tuple[TensorSpec, ...]:
+def pipeline_outputs(num_types: int, embedding_dim: int) -> tuple[TensorSpec, ...]:
     """Outputs of :data:`PIPELINE`: the detector's, plus per vehicle the type label, its
-    probability and the probabilities of all ``num_types`` types (in the classifier's label order)."""
+    probability, the probabilities of all ``num_types`` types (in the classifier's label order) and,
+    when requested, its ``embedding_dim`` re-ID embedding."""
     return (
         *DETECTOR_OUTPUTS,
         TensorSpec(TYPE_LABELS, "TYPE_STRING", (-1,)),
         TensorSpec(TYPE_CONFIDENCES, "TYPE_FP32", (-1,)),
         TensorSpec(TYPE_PROBABILITIES, "TYPE_FP32", (-1, num_types)),
+        TensorSpec(EMBEDDINGS, "TYPE_FP32", (-1, embedding_dim)),
     )
 
 

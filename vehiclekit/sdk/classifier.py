@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vehiclekit.errors import VehiclekitError
-from vehiclekit.models import zoo
 from vehiclekit.models.metadata import CLASSIFIER_OUTPUT, INPUT_NAME, ClassifierMetadata
 from vehiclekit.models.preprocess import classifier_input
+from vehiclekit.models.serving_contract import CLASSIFIER
 from vehiclekit.sdk.image import ImageInput, load_images
-from vehiclekit.sdk.session import create_session
+from vehiclekit.sdk.session import open_model
 from vehiclekit.sdk.types import Prediction
 
 if TYPE_CHECKING:
@@ -58,20 +57,10 @@ class VehicleClassifier:
         url: "str | TritonClient | None" = None,
         session: Any = None,
     ):
-        if url is not None:
-            from vehiclekit.sdk.remote import remote_client
-
-            session = remote_client(url).session()
-        if session is None:
-            if model_path is None:
-                entry = zoo.get(model)
-                if entry.task != "classification":
-                    raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a classifier")
-                model_path = entry.path
-            session = create_session(model_path, providers, threads)
-        self.model_path = Path(model_path) if model_path is not None else None
-        self.session = session
-        source = self.model_path or session
+        self.session, self.model_path = open_model(
+            model, model_path, "classification", CLASSIFIER, providers, threads, url, session
+        )
+        source = self.model_path or self.session
         try:
             self.metadata = ClassifierMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
         except ValueError as e:

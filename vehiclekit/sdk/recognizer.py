@@ -41,9 +41,10 @@ class VehicleRecognizer:
     :class:`VehicleDetector` with their defaults. Detections whose crop is narrower or shorter
     than ``min_box_size`` pixels are too small to classify and are left out.
 
-    ``reid`` (a :class:`~vehiclekit.sdk.reid.VehicleReID`) attaches each vehicle's re-ID embedding
-    (``RecognizedVehicle.embedding``), all crops embedded in one batch, ready for a
-    :class:`~vehiclekit.sdk.gallery.Gallery`.
+    ``reid`` attaches each vehicle's re-ID embedding (``RecognizedVehicle.embedding``), all crops
+    embedded in one batch, ready for a :class:`~vehiclekit.sdk.gallery.Gallery`: a
+    :class:`~vehiclekit.sdk.reid.VehicleReID`, or ``True`` for the default one (the zoo's, or with
+    ``url`` the server's ``vehicle_reid``, in the same round trip).
 
     ``url`` recognizes on a Triton server instead (``http://host:8000`` or ``grpc://host:8001``, or a
     :class:`~vehiclekit.sdk.remote.TritonClient`): one ``vehicle_pipeline`` round trip per image
@@ -57,7 +58,7 @@ class VehicleRecognizer:
         detector: VehicleDetector | None = None,
         min_box_size: int = DEFAULT_MIN_BOX_SIZE,
         url: "str | TritonClient | None" = None,
-        reid: VehicleReID | None = None,
+        reid: VehicleReID | bool | None = None,
     ):
         if min_box_size < 1:
             raise ValueError(f"min_box_size must be at least 1 pixel, got {min_box_size}")
@@ -73,11 +74,15 @@ class VehicleRecognizer:
         self.classifier = classifier or VehicleClassifier()
         self.detector = detector or VehicleDetector()
         self.min_box_size = min_box_size
-        self.reid = reid
+        #: Embeddings come back from the server's pipeline (url and reid=True).
+        self.embed_remotely = self.remote is not None and reid is True
+        if reid is True:
+            reid = None if self.embed_remotely else VehicleReID()
+        self.reid: VehicleReID | None = reid or None
 
     def recognize(self, image: ImageInput) -> list[RecognizedVehicle]:
         """Vehicles in one image, best detection score first; all crops are classified in one
-        batch (and embedded in one batch when the recognizer has a ``reid`` model)."""
+        batch (and embedded in one batch when the recognizer has ``reid``)."""
         if self.remote is not None:
             vehicles = self._recognize_remote(image)
             image_bgr = load_image(image) if self.reid is not None and vehicles else None
@@ -106,10 +111,11 @@ class VehicleRecognizer:
         from vehiclekit.sdk.remote import encoded_image, to_recognized_vehicles
 
         found = self.remote.recognize(
-            encoded_image(image), self.detector.score_threshold, self.detector.iou_threshold, self.min_box_size
+            encoded_image(image), self.detector.score_threshold, self.detector.iou_threshold, self.min_box_size,
+            embed=self.embed_remotely,
         )
         return to_recognized_vehicles(found, self.classifier.metadata)
 
     def __repr__(self) -> str:
-        reid = f", reid={self.reid!r}" if self.reid is not None else ""
+        reid = ", reid=True (on the server)" if self.embed_remotely else f", reid={self.reid!r}" if self.reid else ""
         return f"VehicleRecognizer({self.classifier!r}, {self.detector!r}, min_box_size={self.min_box_size}{reid})"

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vehiclekit.errors import VehiclekitError
-from vehiclekit.models import zoo
 from vehiclekit.models.metadata import EMBEDDING_OUTPUT, INPUT_NAME, REID_TASK, ClassifierMetadata
 from vehiclekit.models.preprocess import classifier_input
+from vehiclekit.models.serving_contract import REID
 from vehiclekit.sdk.image import ImageInput, load_image, load_images
-from vehiclekit.sdk.session import create_session
+from vehiclekit.sdk.session import open_model
+
+if TYPE_CHECKING:
+    from vehiclekit.sdk.remote import TritonClient
 
 
 class VehicleReID:
@@ -32,29 +35,30 @@ class VehicleReID:
     ``model`` names a zoo model; ``model_path`` (an ``.onnx`` from ``train-vehicle reid``) overrides
     it. Input size and normalisation come from the model's metadata. ``embed`` returns float32
     unit vectors: ``[D]`` for one image, ``[N, D]`` for a list.
+
+    ``url`` embeds on a Triton server instead (``http://host:8000``, ``grpc://host:8001`` or a
+    :class:`~vehiclekit.sdk.remote.TritonClient`): its ``vehicle_reid`` model and metadata;
+    pre-processing stays here. ``session``: any object with ONNX Runtime's ``get_inputs``,
+    ``get_outputs``, ``get_modelmeta`` and ``run`` (the Triton server itself runs this class so).
     """
 
     #: Images per ONNX Runtime run (bounds memory).
     batch_size = 32
 
     def __init__(self, model: str = "vehicle-reid", model_path: str | os.PathLike | None = None,
-                 providers: Sequence[str] | None = None, threads: int | None = None):
-        if model_path is None:
-            entry = zoo.get(model)
-            if entry.task != REID_TASK:
-                raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a re-ID embedder")
-            model_path = entry.path
-        self.model_path = Path(model_path)
-        self.session = create_session(model_path, providers, threads)
+                 providers: Sequence[str] | None = None, threads: int | None = None,
+                 url: "str | TritonClient | None" = None, session: Any = None):
+        self.session, self.model_path = open_model(model, model_path, REID_TASK, REID, providers, threads, url, session)
+        source = self.model_path or self.session
         try:
             self.metadata = ClassifierMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
         except ValueError as e:
-            raise VehiclekitError(f"{model_path}: {e}") from None
+            raise VehiclekitError(f"{source}: {e}") from None
         inputs = {i.name for i in self.session.get_inputs()}
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
         if self.metadata.task != REID_TASK or INPUT_NAME not in inputs or EMBEDDING_OUTPUT not in outputs:
             raise VehiclekitError(
-                f"{model_path} (task {self.metadata.task!r}, outputs {sorted(outputs)}) is not a vehiclekit re-ID "
+                f"{source} (task {self.metadata.task!r}, outputs {sorted(outputs)}) is not a vehiclekit re-ID "
                 f"embedder: it should take {INPUT_NAME!r} and return {EMBEDDING_OUTPUT!r} (`train-vehicle reid`)"
             )
         dim = outputs[EMBEDDING_OUTPUT][-1]

@@ -38,6 +38,7 @@ from vehiclekit.models.serving_contract import (
     BOXES,
     CLASSIFIER,
     DETECTOR,
+    EMBEDDINGS,
     DETECTOR_OUTPUTS,
     IMAGE,
     INVALID_IMAGE,
@@ -86,6 +87,7 @@ class Recognitions(NamedTuple):
     type_labels: np.ndarray  # [K] str
     type_confidences: np.ndarray  # [K] float32
     type_probabilities: np.ndarray  # [K, C] float32, columns in the classifier's label order
+    embeddings: np.ndarray | None = None  # [K, D] float32 unit vectors, when asked for
 
 
 class TritonClient:
@@ -139,14 +141,16 @@ class TritonClient:
         score_threshold: float | None = None,
         iou_threshold: float | None = None,
         min_box_size: int | None = None,
+        embed: bool = False,
     ) -> Recognitions:
-        """``vehicle_pipeline`` on one encoded image: detect, crop and classify on the server."""
+        """``vehicle_pipeline`` on one encoded image: detect, crop and classify on the server (and
+        compute each vehicle's re-ID embedding there when ``embed``)."""
         parameters = {SCORE_THRESHOLD: score_threshold, IOU_THRESHOLD: iou_threshold, MIN_BOX_SIZE: min_box_size}
-        names = [BOXES, LABELS, SCORES, TYPE_LABELS, TYPE_CONFIDENCES, TYPE_PROBABILITIES]
+        names = [BOXES, LABELS, SCORES, TYPE_LABELS, TYPE_CONFIDENCES, TYPE_PROBABILITIES] + ([EMBEDDINGS] if embed else [])
         outputs = self.infer(PIPELINE, {IMAGE: _bytes_tensor(image)}, names, parameters)
         return Recognitions(
             outputs[BOXES], _strings(outputs[LABELS]), outputs[SCORES], _strings(outputs[TYPE_LABELS]),
-            outputs[TYPE_CONFIDENCES], outputs[TYPE_PROBABILITIES],
+            outputs[TYPE_CONFIDENCES], outputs[TYPE_PROBABILITIES], outputs.get(EMBEDDINGS),
         )
 
     def session(self, model: str = CLASSIFIER) -> "RemoteSession":
@@ -341,6 +345,7 @@ def to_detections(found: Detections | Recognitions) -> list[Detection]:
 def to_recognized_vehicles(found: Recognitions, metadata: ClassifierMetadata) -> list[RecognizedVehicle]:
     """The pipeline's arrays as the SDK's :class:`RecognizedVehicle` list; ``metadata`` is the
     served classifier's (labels in probability-column order, name, version)."""
+    embeddings = [None] * len(found.boxes) if found.embeddings is None else [e.tolist() for e in found.embeddings]
     return [
         RecognizedVehicle(
             detection=detection,
@@ -351,9 +356,10 @@ def to_recognized_vehicles(found: Recognitions, metadata: ClassifierMetadata) ->
                 model=metadata.name,
                 model_version=metadata.version,
             ),
+            embedding=embedding,
         )
-        for detection, label, confidence, probabilities in zip(
-            to_detections(found), found.type_labels, found.type_confidences, found.type_probabilities
+        for detection, label, confidence, probabilities, embedding in zip(
+            to_detections(found), found.type_labels, found.type_confidences, found.type_probabilities, embeddings
         )
     ]
 

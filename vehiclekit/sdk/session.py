@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import onnxruntime as ort
 
 from vehiclekit.errors import ModelNotFoundError, VehiclekitError
+from vehiclekit.models import zoo
+
+if TYPE_CHECKING:
+    from vehiclekit.sdk.remote import TritonClient
 
 #: Providers used when none are given, best first; only the ones this onnxruntime build has are kept
 #: (``onnxruntime-gpu`` adds CUDA, the plain wheel has CPU only).
@@ -53,3 +58,30 @@ def create_session(
         return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
     except Exception as e:  # ORT raises its own exception types (InvalidProtobuf, Fail, ...)
         raise VehiclekitError(f"cannot load ONNX model {path}: {e}") from None
+
+
+def open_model(
+    model: str,
+    model_path: str | os.PathLike | None,
+    task: str,
+    served_as: str,
+    providers: Sequence[str] | None = None,
+    threads: int | None = None,
+    url: "str | TritonClient | None" = None,
+    session: Any = None,
+) -> tuple[Any, Path | None]:
+    """The session an SDK model runs on, and the ONNX file behind it (None when remote): ``session``
+    as given; else Triton's ``served_as`` model at ``url``; else ``model_path``; else the zoo's
+    ``model``, which must be a ``task`` model."""
+    if url is not None:
+        from vehiclekit.sdk.remote import remote_client
+
+        return remote_client(url).session(served_as), None
+    if session is not None:
+        return session, None
+    if model_path is None:
+        entry = zoo.get(model)
+        if entry.task != task:
+            raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a {task} model")
+        model_path = entry.path
+    return create_session(model_path, providers, threads), Path(model_path)

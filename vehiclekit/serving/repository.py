@@ -15,7 +15,7 @@ decoding and NMS, image decoding and cropping are not ONNX graphs, so they run t
 the ONNX models through BLS (business-logic scripting: an in-server request to another model). The
 python code is therefore identical in both flavors, the ``cpu`` flavor tests the ``gpu`` flavor's
 post-processing, and the pipeline's crops from concurrent requests are batched by
-``vehicle_type``'s dynamic batcher.
+``vehicle_type``'s (and ``vehicle_reid``'s) dynamic batcher.
 
 Each python-backend ``model.py`` is a one-line import of a :mod:`vehiclekit.serving.backend`
 module, so the server's Python must import vehiclekit (the launcher sees to it, see
@@ -33,12 +33,14 @@ from pathlib import Path
 from vehiclekit import __version__
 from vehiclekit.errors import VehiclekitError
 from vehiclekit.models import zoo
-from vehiclekit.models.metadata import ClassifierMetadata
+from vehiclekit.models.metadata import EMBEDDING_OUTPUT, ClassifierMetadata
 from vehiclekit.sdk.classifier import VehicleClassifier
+from vehiclekit.sdk.reid import VehicleReID
 from vehiclekit.serving import config as cfg
 from vehiclekit.models.serving_contract import (
     CLASSIFIER,
     DETECTOR,
+    REID,
     DETECTOR_NETWORK,
     DETECTOR_OUTPUTS,
     IMAGE_INPUT,
@@ -61,18 +63,24 @@ TRT_CACHE_DIR = "/var/cache/vehiclekit/tensorrt"
 CLASSIFIER_BATCHING = cfg.Batching(
     max_batch_size=VehicleClassifier.batch_size, preferred_batch_sizes=(8, 16, 32), max_queue_delay_us=500
 )
+#: The re-ID embedder likewise (the SDK's VehicleReID sends batches of the same size).
+REID_BATCHING = cfg.Batching(
+    max_batch_size=VehicleReID.batch_size, preferred_batch_sizes=(8, 16, 32), max_queue_delay_us=500
+)
 #: Instances per model and flavor. CPU: one ONNX Runtime instance per network (it uses several
 #: threads), two pipeline instances so one decodes and crops while the other waits on YOLOX. GPU: the
 #: fixed-batch detector network runs twice to overlap, the python models run on CPU beside it.
 INSTANCES = {
     "cpu": {
         CLASSIFIER: cfg.Instances(1),
+        REID: cfg.Instances(1),
         DETECTOR_NETWORK: cfg.Instances(1),
         DETECTOR: cfg.Instances(1),
         PIPELINE: cfg.Instances(2),
     },
     "gpu": {
         CLASSIFIER: cfg.Instances(1, "KIND_GPU"),
+        REID: cfg.Instances(1, "KIND_GPU"),
         DETECTOR_NETWORK: cfg.Instances(2, "KIND_GPU"),
         DETECTOR: cfg.Instances(2),
         PIPELINE: cfg.Instances(4),
@@ -92,11 +100,12 @@ def build_repository(
     classifier: str | os.PathLike | None = None,
     detector: str | os.PathLike | None = None,
     tensorrt: bool = True,
+    reid: str | os.PathLike | None = None,
 ) -> Path:
     """Write a complete model repository to ``out`` and return its path.
 
-    ``classifier`` / ``detector``: ONNX files to serve (default: the zoo's ``vehicle-type`` and
-    ``yolox-nano``). ``tensorrt`` (gpu flavor only): run the ONNX models through TensorRT FP16.
+    ``classifier`` / ``detector`` / ``reid``: ONNX files to serve (default: the zoo's
+    ``vehicle-type``, ``yolox-nano`` and ``vehicle-reid``). ``tensorrt`` (gpu flavor only): run the ONNX models through TensorRT FP16.
     ``out`` must be missing, empty or a repository built here before (it is then replaced as a
     whole; the new one is assembled beside it first).
     """
@@ -112,27 +121,32 @@ def build_repository(
     except ValueError as e:
         raise VehiclekitError(f"{classifier_path}: {e}") from None
     detector_signature = read_signature(detector_path)
+    reid_path = Path(reid or zoo.get("vehicle-reid").path)
+    reid_signature = read_signature(reid_path)
+    embedding_dim = next(o.dims[-1] for o in reid_signature.outputs if o.name == EMBEDDING_OUTPUT)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         _write_onnx_model(staging, CLASSIFIER, classifier_path, classifier_signature, flavor, tensorrt, CLASSIFIER_BATCHING)
         _write_onnx_model(staging, DETECTOR_NETWORK, detector_path, detector_signature, flavor, tensorrt, None)
+        _write_onnx_model(staging, REID, reid_path, reid_signature, flavor, tensorrt, REID_BATCHING)
         # BLS callers get the signatures of the models they call (see backend.bls.BlsSession).
         calls_classifier = {signature_parameter(CLASSIFIER): classifier_signature.to_json()}
         calls_detector = {signature_parameter(DETECTOR_NETWORK): detector_signature.to_json()}
+        calls_reid = {signature_parameter(REID): reid_signature.to_json()}
         _write_python_model(
             staging, DETECTOR, (IMAGE_INPUT,), DETECTOR_OUTPUTS, INSTANCES[flavor][DETECTOR], calls_detector
         )
         _write_python_model(
-            staging, PIPELINE, (IMAGE_INPUT,), pipeline_outputs(len(labels)), INSTANCES[flavor][PIPELINE],
-            {**calls_classifier, **calls_detector},
+            staging, PIPELINE, (IMAGE_INPUT,), pipeline_outputs(len(labels), embedding_dim), INSTANCES[flavor][PIPELINE],
+            {**calls_classifier, **calls_detector, **calls_reid},
         )
         manifest = {
             "flavor": flavor,
             "vehiclekit_version": __version__,
             "tensorrt": flavor == "gpu" and tensorrt,
-            "sources": {CLASSIFIER: str(classifier_path), DETECTOR_NETWORK: str(detector_path)},
+            "sources": {CLASSIFIER: str(classifier_path), DETECTOR_NETWORK: str(detector_path), REID: str(reid_path)},
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         staging.chmod(0o755)

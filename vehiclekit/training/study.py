@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from vehiclekit.training.studies import ssl
+from vehiclekit.training.studies import label_efficiency, ssl
 
-STUDIES = {"ssl": (ssl, "SimSiam/BYOL/SimCLR/MoCo v2 at one budget, then kNN and linear evaluation (docs/ssl.md)")}
+STUDIES = {
+    "ssl": (ssl, "SimSiam/BYOL/SimCLR/MoCo v2 at one budget, then kNN and linear evaluation (docs/ssl.md)"),
+    "label-efficiency": (label_efficiency, "supervised vs confidence PL vs UPS at few labels, random vs SSL init (issue 6)"),
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ import triton_python_backend_utils as pb_utils
 from vehiclekit.sdk.types import Detection, RecognizedVehicle
 from vehiclekit.models.serving_contract import (
     BOXES,
+    EMBEDDINGS,
     IMAGE,
     LABELS,
     SCORES,
@@ -54,14 +55,21 @@ def detection_tensors(detections: Sequence[Detection]) -> list[pb_utils.Tensor]:
     ]
 
 
-def recognition_tensors(vehicles: Sequence[RecognizedVehicle], type_labels: Sequence[str]) -> list[pb_utils.Tensor]:
+def recognition_tensors(
+    vehicles: Sequence[RecognizedVehicle], type_labels: Sequence[str], embedding_dim: int | None = None
+) -> list[pb_utils.Tensor]:
     """:func:`detection_tensors` plus ``type_labels`` [K] bytes, ``type_confidences`` [K] float32 and
-    ``type_probabilities`` [K, C] float32 (columns in ``type_labels`` order)."""
+    ``type_probabilities`` [K, C] float32 (columns in ``type_labels`` order); with ``embedding_dim``,
+    also ``embeddings`` [K, D] float32."""
     kinds = [v.classification for v in vehicles]
     probabilities = np.array([[k.probabilities[label] for label in type_labels] for k in kinds], dtype=np.float32)
-    return [
+    tensors = [
         *detection_tensors([v.detection for v in vehicles]),
         pb_utils.Tensor(TYPE_LABELS, np.array([k.label.encode() for k in kinds], dtype=np.object_)),
         pb_utils.Tensor(TYPE_CONFIDENCES, np.array([k.confidence for k in kinds], dtype=np.float32)),
         pb_utils.Tensor(TYPE_PROBABILITIES, probabilities.reshape(-1, len(type_labels))),
     ]
+    if embedding_dim is not None:
+        embeddings = np.array([v.embedding for v in vehicles], dtype=np.float32).reshape(-1, embedding_dim)
+        tensors.append(pb_utils.Tensor(EMBEDDINGS, embeddings))
+    return tensors

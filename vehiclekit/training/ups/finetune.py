@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
 from vehiclekit.models.factory import BACKBONES, Classifier
@@ -49,6 +49,7 @@ from vehiclekit.training.ups.selection import (
     select_pseudo_labels,
     selection_stats,
     softmax_stats,
+    top_n_precision,
 )
 
 METHODS = ("supervised", "pseudo-label", "ups")
@@ -64,6 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--img-size", type=int, default=96)
     p.add_argument("--iterations", type=int, default=20, help="pseudo-labelling iterations (supervised: always 1)")
     p.add_argument("--epochs-per-iteration", type=int, default=30)
+    p.add_argument("--min-samples-per-epoch", type=int, default=1024,
+                   help="an epoch draws at least this many samples (small labelled sets repeat), so a 5 %% "
+                        "labelled set gets enough SGD steps")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.03, help="peak SGD (Nesterov) learning rate, cosine per iteration")
     p.add_argument("--warmup-epochs", type=int, default=0)
@@ -125,19 +129,25 @@ def train_epoch(model, loader, optimizer, scheduler, desc: str) -> dict:
     return {k: v / max(n, 1) for k, v in sums.items()}
 
 
-def select(args, model, pool_loader, iteration: int, num_classes: int) -> tuple[Selection, torch.Tensor]:
-    """The pseudo-labels this model gives the whole pool, and the pool's true labels (for logging only)."""
+def select(args, model, pool_loader, iteration: int, num_classes: int) -> tuple[Selection, dict]:
+    """The pseudo-labels this model gives the whole pool, and their statistics against the pool's true
+    labels (logging only). ``confidence_top_n_precision``: precision of the same number of samples
+    picked by deterministic confidence alone, the matched comparison of UPS with confidence PL."""
+    logits, truth = predict_logits(model, pool_loader.dataset, args.batch_size)
+    probs = torch.softmax(logits, 1)
     if args.method == "ups":
-        logits, truth = mc_dropout_logits(model, pool_loader, args.mc_passes)
-        mean, std = softmax_stats(logits)
-        neg_mean, neg_std = softmax_stats(logits, args.temp_nl)
+        mc_logits, _ = mc_dropout_logits(model, pool_loader, args.mc_passes)
+        mean, std = softmax_stats(mc_logits)
+        neg_mean, neg_std = softmax_stats(mc_logits, args.temp_nl)
         sel = select_pseudo_labels(mean, std, args.tau_p, args.tau_n, args.kappa_p, args.kappa_n, neg_mean, neg_std,
                                    class_balance=iteration < args.class_balance_iterations)
         if args.no_negative:
             sel.negative[:] = False
-        return sel, truth
-    logits, truth = predict_logits(model, pool_loader.dataset, args.batch_size)
-    return select_confident(torch.softmax(logits, 1), args.confidence_threshold), truth
+    else:
+        sel = select_confident(probs, args.confidence_threshold)
+    stats = selection_stats(sel, truth, num_classes)
+    stats["confidence_top_n_precision"] = top_n_precision(probs, truth, stats["positive"])
+    return sel, stats
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,14 +189,14 @@ def run(args: argparse.Namespace) -> int:
         model = _fresh_model(args, num_classes, it)
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
         batch = min(args.batch_size, len(train_set))
-        steps = len(train_set) // batch
+        steps = max(len(train_set), args.min_samples_per_epoch) // batch
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.warmup_epochs * steps, args.epochs_per_iteration * steps))
         it_best, it_state, epochs = -1.0, None, []
         for epoch in range(args.epochs_per_iteration):
             generator = torch.Generator().manual_seed(args.seed * 100003 + it * 1000 + epoch)
             torch.manual_seed(args.seed * 100003 + it * 1000 + epoch)
-            loader = DataLoader(train_set, batch, shuffle=True, drop_last=True, generator=generator,
-                                num_workers=args.workers, worker_init_fn=seed_worker)
+            sampler = RandomSampler(train_set, num_samples=max(len(train_set), args.min_samples_per_epoch), generator=generator)
+            loader = DataLoader(train_set, batch, sampler=sampler, drop_last=True, num_workers=args.workers, worker_init_fn=seed_worker)
             losses = train_epoch(model, loader, optimizer, scheduler, f"iteration {it} epoch {epoch + 1}")
             val_acc = evaluate(model, val_set, args.batch_size)["accuracy"]
             epochs.append({"epoch": epoch + 1, **losses, "val_acc": val_acc})
@@ -196,8 +206,7 @@ def run(args: argparse.Namespace) -> int:
         test_acc = evaluate(model, test_set, args.batch_size)["accuracy"]
         trained_on = {"labeled": len(labeled), "positive": len(pos), "negative_only": len(neg_only)}
         if iterations > 1 and it < iterations - 1:
-            selection, truth = select(args, model, pool_loader, it, num_classes)
-            stats = selection_stats(selection, truth, num_classes)
+            selection, stats = select(args, model, pool_loader, it, num_classes)
         else:
             stats = None  # no selection after the last iteration: nothing would train on it
         history.append({"iteration": it, "trained_on": trained_on, "val_acc": it_best, "test_acc": test_acc,

@@ -152,3 +152,13 @@ def selection_stats(sel: Selection, true_labels: torch.Tensor, num_classes: int)
         "class_histogram": torch.bincount(sel.labels[pos], minlength=num_classes).tolist(),
         "pool": len(true_labels),
     }
+
+
+def top_n_precision(probs: torch.Tensor, true_labels: torch.Tensor, n: int) -> float | None:
+    """Precision of the argmax labels of the ``n`` most confident rows of ``probs`` ``[N, C]``: what a
+    confidence-only selection of the same size would get (the matched comparison of Rizve et al. 2021, Fig. 2)."""
+    if n == 0:
+        return None
+    confidence, labels = probs.max(dim=1)
+    top = torch.argsort(confidence, descending=True, stable=True)[:n]
+    return float((labels[top] == true_labels[top]).float().mean())

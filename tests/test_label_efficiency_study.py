@@ -1,0 +1,64 @@
+"""`train-vehicle study label-efficiency`: the grid it plans, how parts split it, the report it writes."""
+
+import argparse
+
+import pytest
+
+from vehiclekit.training.studies import label_efficiency as le
+
+
+def _args(*extra):
+    parser = argparse.ArgumentParser()
+    le.add_arguments(parser)
+    return parser.parse_args(["--ssl-backbone", "ssl.pt", *extra])
+
+
+def test_plan_is_methods_by_fractions_by_init_plus_all_labels():
+    runs = le.plan(_args("--fractions", "0.05,0.2", "--epochs-per-iteration", "7", "--full-label-epochs", "9"))
+    assert len(runs) == 2 * (3 * 2 + 1)
+    assert len({r["name"] for r in runs}) == len(runs)
+    for r in runs:
+        argv = r["argv"]
+        assert ("--init" in argv) == (r["init"] == "ssl")
+        epochs = argv[argv.index("--epochs-per-iteration") + 1]
+        assert epochs == ("9" if r["fraction"] == 1.0 else "7")
+        assert argv[argv.index("--method") + 1] == r["method"]
+    assert {r["fraction"] for r in runs if r["method"] != "supervised"} == {0.05, 0.2}
+
+
+def test_parts_are_disjoint_and_cover_the_grid():
+    runs = le.plan(_args())
+    parts = [le.part_of(runs, f"{k}/3") for k in (1, 2, 3)]
+    names = [r["name"] for p in parts for r in p]
+    assert sorted(names) == sorted(r["name"] for r in runs)
+    with pytest.raises(SystemExit, match="K/N"):
+        le.part_of(runs, "3/2")
+
+
+def test_bad_fractions_say_what_is_expected():
+    with pytest.raises(argparse.ArgumentTypeError, match="comma-separated"):
+        le._fractions("5%,10%")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"\(0, 1\)"):
+        le._fractions("0.1,1.5")
+
+
+def test_report_table_ratio_and_plots(tmp_path):
+    args = _args("--fractions", "0.1")
+    rows = []
+    for i, r in enumerate(le.plan(args)):
+        selection = None if r["method"] == "supervised" else {
+            "positive": 10 + i, "positive_precision": 0.9, "confidence_top_n_precision": 0.8, "negative": 3,
+            "negative_precision": 1.0, "negative_samples": 2, "pool": 100}
+        iterations = [{"iteration": 0, "test_acc": 0.5, "val_acc": 0.5, "trained_on": {}, "selection": selection}]
+        rows.append({k: r[k] for k in ("name", "init", "method", "fraction")} | {
+            "test_acc": 0.5 + i / 100, "val_acc": 0.5, "iterations": iterations, "minutes": 1.0, "command": "x"})
+    results = {"budget": {"dataset": "vehicle-types", "img_size": 64, "iterations": 3, "epochs_per_iteration": 12,
+                          "full_label_epochs": 24, "ssl_backbone": "ssl.pt"}, "fractions": [0.1], "rows": rows}
+    text = le.markdown(results, "le")
+    ssl_ups, ssl_full = le._cell(rows, "ssl", "ups", 0.1), le._cell(rows, "ssl", "supervised", 1.0)
+    assert f"| ssl | ups | {ssl_ups['test_acc']:.4f} |" in text
+    assert f"{ssl_ups['test_acc'] / ssl_full['test_acc']:.1%}" in text
+    assert text.count("| 0 | 1") == 4  # one selection row per PL/UPS run
+    le.plot_accuracy(results, tmp_path / "a.png")
+    le.plot_precision(results, tmp_path / "p.png")
+    assert (tmp_path / "a.png").stat().st_size > 10_000 and (tmp_path / "p.png").stat().st_size > 10_000
