@@ -5,8 +5,9 @@ the zoo into a temporary folder unless ``--repo``), then for each mode keeps ``c
 threads busy for ``--seconds`` and reports images/s, the ratio to in-process, and p50/p99 latency
 per request.
 
-* ``vehicle_type``: one pre-processed crop per request (``classifier_input`` of COCO crops), so
-  images/s = requests/s; in-process = the SDK's ONNX Runtime session called by the same threads;
+* ``vehicle_type``: ``--request-batch`` pre-processed crops per request (``classifier_input`` of
+  COCO crops; 1 = one crop per request, 8 or 32 = what ``VehicleClassifier.predict_batch`` sends);
+  in-process = the SDK's ONNX Runtime session called by the same threads with the same batches;
   Triton batches concurrent requests on the server (dynamic batching).
 * ``vehicle_pipeline``: one COCO JPEG per request (decode, detect, crop, classify); in-process =
   :class:`~vehiclekit.sdk.VehicleRecognizer` on the same bytes.
@@ -14,7 +15,7 @@ per request.
 Client-side Python (tritonclient, the vehiclekit remote client) is part of every remote number, as it
 is for an application. Other processes using the CPU lower everything: compare rows of one run.
 
-    python benchmarks/serving_throughput.py [--seconds S] [--concurrency 1 8 32] [--json OUT]
+    python benchmarks/serving_throughput.py [--seconds S] [--concurrency 1 8 32] [--request-batch 1 8] [--json OUT]
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--classifier", type=Path, help="classifier ONNX (default: the zoo's vehicle_type.onnx)")
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement (default 3)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="vehicle_type client threads")
+    parser.add_argument("--request-batch", type=int, nargs="+", default=[1, 8], help="vehicle_type crops per request")
     parser.add_argument("--pipeline-concurrency", type=int, nargs="+", default=[1, 8], help="vehicle_pipeline client threads")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     return parser.parse_args(argv)
@@ -56,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def measure(call: Callable[[object], object], inputs: list, concurrency: int, seconds: float) -> dict[str, float]:
     """Keep ``concurrency`` threads calling ``call`` on ``inputs`` (cycled) for ``seconds`` after a
-    warm-up; requests/s and latency percentiles in ms."""
+    warm-up; requests/s and latency percentiles per request in ms."""
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = [float("inf")]
@@ -106,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     jpegs = [p.read_bytes() for p in images]
     meta = embedded.metadata
     crops = [cv2.imread(str(p))[0:160, 0:200] for p in images]
-    singles = list(classifier_input(crops, tuple(meta.input_size), tuple(meta.mean), tuple(meta.std))[:, None])
+    batch = classifier_input(crops, tuple(meta.input_size), tuple(meta.mean), tuple(meta.std))
+    batches = {b: [np.roll(batch, -i, axis=0)[:b] for i in range(len(batch))] for b in args.request_batch}
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="vehiclekit-bench-") as scratch:
@@ -125,18 +128,19 @@ def main(argv: list[str] | None = None) -> None:
                     "triton-http": http.recognize,
                 },
             }
-            plan = [("vehicle_type", c, singles) for c in args.concurrency]
-            plan += [("vehicle_pipeline", c, jpegs) for c in args.pipeline_concurrency]
-            print(f"{'model':<17}{'conc':>5}  {'mode':<12}{'img/s':>9}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}")
-            for model, concurrency, inputs in plan:
+            plan = [("vehicle_type", c, b, batches[b]) for b in args.request_batch for c in args.concurrency]
+            plan += [("vehicle_pipeline", c, 1, jpegs) for c in args.pipeline_concurrency]
+            print(f"{'model':<17}{'conc':>5}{'batch':>6}  {'mode':<12}{'img/s':>9}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}")
+            for model, concurrency, per_request, inputs in plan:
                 baseline = None
                 for mode, call in modes[model].items():
                     result = measure(call, inputs, concurrency, args.seconds)
-                    baseline = baseline or result["per_s"]
-                    row = {"model": model, "concurrency": concurrency, "mode": mode, **result,
-                           "ratio": result["per_s"] / baseline}
+                    images_per_s = result["per_s"] * per_request
+                    baseline = baseline or images_per_s
+                    row = {"model": model, "concurrency": concurrency, "request_batch": per_request, "mode": mode,
+                           **result, "images_per_s": images_per_s, "ratio": images_per_s / baseline}
                     rows.append(row)
-                    print(f"{model:<17}{concurrency:>5}  {mode:<12}{row['per_s']:>9.1f}{row['ratio']:>8.2f}"
+                    print(f"{model:<17}{concurrency:>5}{per_request:>6}  {mode:<12}{images_per_s:>9.1f}{row['ratio']:>8.2f}"
                           f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}", flush=True)
     print(f"({os.cpu_count()} CPU cores; {args.seconds:g} s per row; ratio = img/s / in-process img/s at the same concurrency)")
     if args.json:
