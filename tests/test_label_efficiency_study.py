@@ -53,7 +53,8 @@ def test_report_table_ratio_and_plots(tmp_path):
         rows.append({k: r[k] for k in ("name", "init", "method", "fraction")} | {
             "test_acc": 0.5 + i / 100, "val_acc": 0.5, "iterations": iterations, "minutes": 1.0, "command": "x"})
     results = {"budget": {"dataset": "vehicle-types", "img_size": 64, "iterations": 3, "epochs_per_iteration": 12,
-                          "full_label_epochs": 24, "ssl_backbone": "ssl.pt"}, "fractions": [0.1], "rows": rows}
+                          "full_label_epochs": 24, "min_samples_per_epoch": 1536,
+                          "class_balance_iterations": 2, "ssl_backbone": "ssl.pt"}, "fractions": [0.1], "rows": rows}
     text = le.markdown(results, "le")
     ssl_ups, ssl_full = le._cell(rows, "ssl", "ups", 0.1), le._cell(rows, "ssl", "supervised", 1.0)
     assert f"| ssl | ups | {ssl_ups['test_acc']:.4f} |" in text

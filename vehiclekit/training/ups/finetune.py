@@ -44,6 +44,7 @@ from vehiclekit.training.transforms import eval_transform, train_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
 from vehiclekit.training.ups.selection import (
     Selection,
+    balance_classes,
     mc_dropout_logits,
     select_confident,
     select_pseudo_labels,
@@ -81,7 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temp-nl", type=float, default=2.0, help="UPS: softmax temperature for negative labels")
     p.add_argument("--no-negative", action="store_true", help="UPS: positive pseudo-labels only")
     p.add_argument("--class-balance-iterations", type=int, default=0,
-                   help="balance positive pseudo-labels per class (max(25, smallest class)) in the first N selections")
+                   help="balance positive pseudo-labels per class (max(25, smallest class); UPS keeps the lowest std, "
+                        "pseudo-label the highest confidence) in the first N selections")
     p.add_argument("--confidence-threshold", type=float, default=0.70, help="pseudo-label: max-probability threshold")
     add_run_arguments(p, "runs/finetune")
 
@@ -145,6 +147,8 @@ def select(args, model, pool_loader, iteration: int, num_classes: int) -> tuple[
             sel.negative[:] = False
     else:
         sel = select_confident(probs, args.confidence_threshold)
+        if iteration < args.class_balance_iterations:
+            sel.positive = balance_classes(sel.positive, sel.labels, -probs.max(1).values, num_classes)
     stats = selection_stats(sel, truth, num_classes)
     stats["confidence_top_n_precision"] = top_n_precision(probs, truth, stats["positive"])
     return sel, stats
