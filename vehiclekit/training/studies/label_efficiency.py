@@ -176,7 +176,8 @@ def markdown(results: dict, stem: str) -> str:
     lines += ["", f"![accuracy vs labelled fraction]({stem}.png)", "", "## Pseudo-labels per iteration", "",
               ("Selected from the unlabelled rest of the train split after each iteration (what the next one trains "
                "on), scored against the hidden true labels. *Top-n by confidence*: precision of the same number "
-               "of samples picked by the same model's confidence alone (the matched comparison)."), "",
+               "of samples picked by the same model's deterministic confidence alone, without class balancing "
+               "(the matched-size comparison)."), "",
               "| run | after iteration | positive | precision | top-n by confidence | negative labels | negative precision | test acc of iteration |",
               "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -134,7 +134,7 @@ def train_epoch(model, loader, optimizer, scheduler, desc: str) -> dict:
 def select(args, model, pool_loader, iteration: int, num_classes: int) -> tuple[Selection, dict]:
     """The pseudo-labels this model gives the whole pool, and their statistics against the pool's true
     labels (logging only). ``confidence_top_n_precision``: precision of the same number of samples
-    picked by deterministic confidence alone, the matched comparison of UPS with confidence PL."""
+    picked by deterministic confidence alone (no class balancing), the matched-size comparison."""
     logits, truth = predict_logits(model, pool_loader.dataset, args.batch_size)
     probs = torch.softmax(logits, 1)
     if args.method == "ups":
