@@ -15,7 +15,7 @@ def _args(*extra):
 
 def test_plan_is_methods_by_fractions_by_init_plus_all_labels():
     runs = le.plan(_args("--fractions", "0.05,0.2", "--epochs-per-iteration", "7", "--full-label-epochs", "9"))
-    assert len(runs) == 2 * (3 * 2 + 1)
+    assert len(runs) == 2 * (2 * 2 + 1)  # supervised-only rows come from the UPS runs' first iteration
     assert len({r["name"] for r in runs}) == len(runs)
     for r in runs:
         argv = r["argv"]
@@ -24,6 +24,9 @@ def test_plan_is_methods_by_fractions_by_init_plus_all_labels():
         assert epochs == ("9" if r["fraction"] == 1.0 else "7")
         assert argv[argv.index("--method") + 1] == r["method"]
     assert {r["fraction"] for r in runs if r["method"] != "supervised"} == {0.05, 0.2}
+    assert {r["fraction"] for r in runs if r["method"] == "supervised"} == {1.0}
+    alone = le.plan(_args("--fractions", "0.05", "--methods", "supervised"))
+    assert [(r["method"], r["fraction"]) for r in alone] == [("supervised", 0.05), ("supervised", 1.0)] * 2
 
 
 def test_parts_are_disjoint_and_cover_the_grid():
@@ -49,15 +52,18 @@ def test_report_table_ratio_and_plots(tmp_path):
         selection = None if r["method"] == "supervised" else {
             "positive": 10 + i, "positive_precision": 0.9, "confidence_top_n_precision": 0.8, "negative": 3,
             "negative_precision": 1.0, "negative_samples": 2, "pool": 100}
-        iterations = [{"iteration": 0, "test_acc": 0.5, "val_acc": 0.5, "trained_on": {}, "selection": selection}]
+        iterations = [{"iteration": 0, "test_acc": 0.4 + i / 100, "val_acc": 0.5, "seconds": 60, "trained_on": {},
+                       "selection": selection}]
         rows.append({k: r[k] for k in ("name", "init", "method", "fraction")} | {
             "test_acc": 0.5 + i / 100, "val_acc": 0.5, "iterations": iterations, "minutes": 1.0, "command": "x"})
+    rows += [le._first_iteration(r) for r in rows if r["method"] == "ups" and r["fraction"] != 1.0]
     results = {"budget": {"dataset": "vehicle-types", "img_size": 64, "iterations": 3, "epochs_per_iteration": 12,
                           "full_label_epochs": 24, "min_samples_per_epoch": 1536,
                           "class_balance_iterations": 2, "ssl_backbone": "ssl.pt"}, "fractions": [0.1], "rows": rows}
     text = le.markdown(results, "le")
     ssl_ups, ssl_full = le._cell(rows, "ssl", "ups", 0.1), le._cell(rows, "ssl", "supervised", 1.0)
     assert f"| ssl | ups | {ssl_ups['test_acc']:.4f} |" in text
+    assert f"| ssl | supervised | {ssl_ups['iterations'][0]['test_acc']:.4f} |" in text  # UPS's first iteration
     assert f"{ssl_ups['test_acc'] / ssl_full['test_acc']:.1%}" in text
     assert text.count("| 0 | 1") == 4  # one selection row per PL/UPS run
     le.plot_accuracy(results, tmp_path / "a.png")

@@ -59,3 +59,14 @@ def test_resume_after_interrupted_iteration_matches(ups_run, tmp_path, monkeypat
     assert [h["test_acc"] for h in resumed] == [h["test_acc"] for h in full]
     assert resumed[0]["selection"] == full[0]["selection"]
     assert [e["loss"] for e in resumed[1]["epochs"]] == [e["loss"] for e in full[1]["epochs"]]
+
+
+def test_first_iteration_is_the_supervised_only_model(ups_run, tmp_path):
+    """What `study label-efficiency` relies on to read the supervised-only row from a UPS run."""
+    out = tmp_path / "supervised"
+    argv = [a if a != "ups" else "supervised" for a in TINY]
+    assert train_vehicle(["finetune", "--out", str(out), *argv]) == 0
+    supervised, ups = (json.loads((d / "history.json").read_text()) for d in (out, ups_run))
+    assert len(supervised) == 1
+    assert [e["loss"] for e in supervised[0]["epochs"]] == [e["loss"] for e in ups[0]["epochs"]]
+    assert supervised[0]["test_acc"] == ups[0]["test_acc"] and supervised[0]["val_acc"] == ups[0]["val_acc"]

@@ -12,6 +12,11 @@ init) and pseudo-label precision per iteration for PL vs UPS.
 Each run is a ``train-vehicle finetune`` subprocess with its own run directory: finished runs (with
 ``metrics.json``) are skipped, interrupted ones continue with ``--resume`` from their last iteration.
 ``--part K/N`` takes every N-th run, so N processes (``--threads 1`` each) share the cores.
+
+The supervised-only row at a labelled fraction is not trained separately when the grid has a
+pseudo-labelling method: the first iteration of a PL/UPS run *is* that model (labelled samples
+only, same seed, same data order; checked in ``tests/test_label_efficiency_study.py``), so its
+row is read from there.
 """
 
 from __future__ import annotations
@@ -35,10 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ssl-backbone", default="runs/ssl-study/simsiam/backbone.pt",
                    help="backbone checkpoint for the SSL-init rows (from `train-vehicle pretrain` or `study ssl`)")
     p.add_argument("--img-size", type=int, default=64, help="64: the SSL backbone's pretraining resolution")
-    p.add_argument("--iterations", type=int, default=3, help="pseudo-labelling iterations (the first trains on labels only)")
+    p.add_argument("--iterations", type=int, default=2, help="pseudo-labelling iterations (the first trains on labels only)")
     p.add_argument("--epochs-per-iteration", type=int, default=8)
-    p.add_argument("--full-label-epochs", type=int, default=16, help="epochs of the all-labels supervised reference")
-    p.add_argument("--min-samples-per-epoch", type=int, default=1536, help="see `train-vehicle finetune --help`")
+    p.add_argument("--full-label-epochs", type=int, default=8, help="epochs of the all-labels supervised reference")
+    p.add_argument("--min-samples-per-epoch", type=int, default=6144,
+                   help="see `train-vehicle finetune --help`; 6144 x 8 epochs = 768 SGD steps for every model of the grid")
     p.add_argument("--class-balance-iterations", type=int, default=2,
                    help="PL and UPS balance their pseudo-labels per class in the first N selections (UPS's early-iteration balancing)")
     p.add_argument("--threads", type=int, default=1, help="per process")
@@ -60,9 +66,10 @@ def _fractions(text: str) -> list[float]:
 def plan(args: argparse.Namespace) -> list[dict]:
     """Every run of the grid: name, init, method, fraction and its ``train-vehicle`` argv."""
     inits = {"random": None, "ssl": args.ssl_backbone}
+    methods = [m for m in args.methods if m != "supervised" or m == supervised_source(args.methods)]
     runs = []
     for init_name, init in inits.items():
-        cells = [(m, f) for f in args.fractions for m in args.methods] + [("supervised", FULL)]
+        cells = [(m, f) for f in args.fractions for m in methods] + [("supervised", FULL)]
         for method, fraction in cells:
             name = f"{init_name}-{method}-{fraction:g}"
             full = fraction == FULL
@@ -75,6 +82,12 @@ def plan(args: argparse.Namespace) -> list[dict]:
             argv += ["--init", init] if init else []
             runs.append({"name": name, "init": init_name, "method": method, "fraction": fraction, "argv": argv})
     return runs
+
+
+def supervised_source(methods: list[str]) -> str:
+    """The run whose first iteration gives the supervised-only row (``supervised`` itself when the
+    grid has no pseudo-labelling method)."""
+    return next((m for m in ("ups", "pseudo-label") if m in methods), "supervised")
 
 
 def part_of(runs: list[dict], part: str) -> list[dict]:
@@ -131,12 +144,24 @@ def collect(args: argparse.Namespace, runs: list[dict]) -> dict:
             "test_acc": metrics["test"]["accuracy"], "val_acc": metrics["val"]["accuracy"],
             "best_iteration": metrics["best_iteration"], "labeled": metrics["labeled"],
             "minutes": round(sum(h["seconds"] for h in history) / 60, 1),
-            "iterations": [{"iteration": h["iteration"], "test_acc": h["test_acc"], "val_acc": h["val_acc"],
+            "iterations": [{"iteration": h["iteration"], "test_acc": h["test_acc"], "val_acc": h["val_acc"], "seconds": h["seconds"],
                             "trained_on": h["trained_on"], "selection": _without_histogram(h["selection"])} for h in history],
             "command": "train-vehicle " + shlex.join(r["argv"])})
+    source = supervised_source(args.methods)
+    if "supervised" in args.methods and source != "supervised":
+        rows += [_first_iteration(row) for row in rows if row["method"] == source and row["fraction"] != FULL]
     budget = {k: getattr(args, k) for k in ("dataset", "img_size", "iterations", "epochs_per_iteration", "full_label_epochs",
                                             "min_samples_per_epoch", "class_balance_iterations", "ssl_backbone")}
     return {"budget": budget, "fractions": args.fractions, "rows": rows}
+
+
+def _first_iteration(row: dict) -> dict:
+    """The supervised-only row hidden in the first iteration of a pseudo-labelling run."""
+    first = row["iterations"][0]
+    return row | {"name": row["name"].replace(row["method"], "supervised"), "method": "supervised",
+                  "test_acc": first["test_acc"], "val_acc": first["val_acc"], "best_iteration": 0,
+                  "minutes": round(first["seconds"] / 60, 1),
+                  "iterations": [first | {"selection": None}], "command": f"{row['command']}  # iteration 0"}
 
 
 def _without_histogram(selection: dict | None) -> dict | None:
@@ -164,7 +189,7 @@ def markdown(results: dict, stem: str) -> str:
     ]
     for init in ("random", "ssl"):
         full = _cell(rows, init, "supervised", FULL)
-        for method in dict.fromkeys(r["method"] for r in rows):
+        for method in [m for m in METHODS if any(r["method"] == m for r in rows)]:
             cells = [_cell(rows, init, method, f) for f in fractions]
             tail = f"{full['test_acc']:.4f}" if method == "supervised" else ""
             lines.append(f"| {init} | {method} | " + " | ".join(f"{c['test_acc']:.4f}" if c else "–" for c in cells) + f" | {tail} |")
