@@ -70,8 +70,8 @@ def open_model(
     url: "str | TritonClient | None" = None,
     session: Any = None,
 ) -> tuple[Any, Path | None]:
-    """The session an SDK model runs on, and the ONNX file behind it (None when remote): ``session``
-    as given; else Triton's ``served_as`` model at ``url``; else ``model_path``; else the zoo's
+    """The session an SDK model runs on, and the ONNX file behind it (None otherwise): Triton's
+    ``served_as`` model at ``url``; else ``session`` as given; else ``model_path``; else the zoo's
     ``model``, which must be a ``task`` model."""
     if url is not None:
         from vehiclekit.sdk.remote import remote_client
