@@ -277,7 +277,7 @@ def plot_precision(results: dict, path: Path) -> None:
         ax.set_title(f"{init} init")
         ax.set_xlabel("positive pseudo-labels selected")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=6, loc="best")
     axes[0].set_ylabel("precision (hidden true labels)")
     fig.suptitle(f"{results['budget']['dataset']}: pseudo-label precision per iteration", fontsize=10)
     fig.tight_layout()
