@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vehiclekit.errors import VehiclekitError
-from vehiclekit.models.metadata import CLASSIFIER_OUTPUT, INPUT_NAME, ClassifierMetadata
+from vehiclekit.models.metadata import CLASSIFIER_OUTPUT, INPUT_NAME
 from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.models.serving_contract import CLASSIFIER
 from vehiclekit.sdk.image import ImageInput, load_images
@@ -57,14 +57,10 @@ class VehicleClassifier:
         url: "str | TritonClient | None" = None,
         session: Any = None,
     ):
-        self.session, self.model_path = open_model(
+        self.session, self.model_path, self.metadata = open_model(
             model, model_path, "classification", CLASSIFIER, providers, threads, url, session
         )
         source = self.model_path or self.session
-        try:
-            self.metadata = ClassifierMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
-        except ValueError as e:
-            raise VehiclekitError(f"{source}: {e}") from None
         inputs = {i.name for i in self.session.get_inputs()}
         outputs = {o.name for o in self.session.get_outputs()}
         if INPUT_NAME not in inputs or CLASSIFIER_OUTPUT not in outputs:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vehiclekit.errors import VehiclekitError
-from vehiclekit.models.metadata import EMBEDDING_OUTPUT, INPUT_NAME, REID_TASK, ClassifierMetadata
+from vehiclekit.models.metadata import EMBEDDING_OUTPUT, INPUT_NAME, REID_TASK
 from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.models.serving_contract import REID
 from vehiclekit.sdk.image import ImageInput, load_image, load_images
@@ -48,12 +48,10 @@ class VehicleReID:
     def __init__(self, model: str = "vehicle-reid", model_path: str | os.PathLike | None = None,
                  providers: Sequence[str] | None = None, threads: int | None = None,
                  url: "str | TritonClient | None" = None, session: Any = None):
-        self.session, self.model_path = open_model(model, model_path, REID_TASK, REID, providers, threads, url, session)
+        self.session, self.model_path, self.metadata = open_model(
+            model, model_path, REID_TASK, REID, providers, threads, url, session
+        )
         source = self.model_path or self.session
-        try:
-            self.metadata = ClassifierMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
-        except ValueError as e:
-            raise VehiclekitError(f"{source}: {e}") from None
         inputs = {i.name for i in self.session.get_inputs()}
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
         if self.metadata.task != REID_TASK or INPUT_NAME not in inputs or EMBEDDING_OUTPUT not in outputs:

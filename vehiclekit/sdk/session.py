@@ -11,6 +11,7 @@ import onnxruntime as ort
 
 from vehiclekit.errors import ModelNotFoundError, VehiclekitError
 from vehiclekit.models import zoo
+from vehiclekit.models.metadata import ClassifierMetadata
 
 if TYPE_CHECKING:
     from vehiclekit.sdk.remote import TritonClient
@@ -69,19 +70,25 @@ def open_model(
     threads: int | None = None,
     url: "str | TritonClient | None" = None,
     session: Any = None,
-) -> tuple[Any, Path | None]:
-    """The session an SDK model runs on, and the ONNX file behind it (None otherwise): Triton's
-    ``served_as`` model at ``url``; else ``session`` as given; else ``model_path``; else the zoo's
-    ``model``, which must be a ``task`` model."""
+) -> tuple[Any, Path | None, ClassifierMetadata]:
+    """The session an SDK model runs on, the ONNX file behind it (None otherwise) and the vehiclekit
+    metadata it carries: Triton's ``served_as`` model at ``url``; else ``session`` as given; else
+    ``model_path``; else the zoo's ``model``, which must be a ``task`` model."""
+    path = None
     if url is not None:
         from vehiclekit.sdk.remote import remote_client
 
-        return remote_client(url).session(served_as), None
-    if session is not None:
-        return session, None
-    if model_path is None:
-        entry = zoo.get(model)
-        if entry.task != task:
-            raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a {task} model")
-        model_path = entry.path
-    return create_session(model_path, providers, threads), Path(model_path)
+        session = remote_client(url).session(served_as)
+    elif session is None:
+        if model_path is None:
+            entry = zoo.get(model)
+            if entry.task != task:
+                raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a {task} model")
+            model_path = entry.path
+        path = Path(model_path)
+        session = create_session(path, providers, threads)
+    try:
+        metadata = ClassifierMetadata.from_props(session.get_modelmeta().custom_metadata_map)
+    except ValueError as e:
+        raise VehiclekitError(f"{path or session}: {e}") from None
+    return session, path, metadata
