@@ -60,6 +60,13 @@ def call_times(fn: Callable[[], object], seconds: float) -> list[float]:
     return times
 
 
+def save_json(path: Path | None, results: dict) -> None:
+    """``--json OUT``: every number of the run, for docs/results.md."""
+    if path is not None:
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwrote {path}")
+
+
 def matmul_gflops(n: int, seconds: float) -> dict[str, float]:
     """Best-of-repeats fp32 GFLOP/s of an n x n matmul (2 n^3 FLOPs) with torch and with numpy."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -131,9 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             results["runs"].append(row)
             print(f"{runtime:<14}{size:>6}{row['img_per_s']:>10.1f}{row['ms_per_batch']:>10.2f}"
                   f"{100 * row['utilisation']:>7.1f}%")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"\nwrote {args.json}")
+    save_json(args.json, results)
     return 0
 
 

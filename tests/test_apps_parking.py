@@ -87,9 +87,9 @@ def test_naive_times_are_refused(lot: ParkingLot):
 
 
 def test_open_sessions_survive_a_restart(tmp_path: Path):
-    ParkingLot(TARIFF, Store(tmp_path / "p.db")).enter(None, "north", T0, vehicle_type="bike", embedding=unit(0, 1))
+    ParkingLot(TARIFF, Store(tmp_path / "p.db")).enter(None, "north", T0, vehicle_type="motorcycle", embedding=unit(0, 1))
     reopened = ParkingLot(TARIFF, Store(tmp_path / "p.db"))
-    receipt = reopened.exit(None, "south", T0 + timedelta(minutes=90), vehicle_type="bike", embedding=unit(0, 1))
+    receipt = reopened.exit(None, "south", T0 + timedelta(minutes=90), vehicle_type="motorcycle", embedding=unit(0, 1))
     assert isinstance(receipt, Receipt) and receipt.fee == Decimal("1.00")
 
 

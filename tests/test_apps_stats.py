@@ -72,7 +72,7 @@ def event(direction: str, time: datetime, vehicle_type: str = "car", gate: str =
 
 def test_report_counts_pairs_dwell_and_exports(tmp_path: Path):
     e = np.eye(4, dtype=np.float32)
-    events = [event("entry", utc(2026, 1, 1, 22, 50)), event("entry", utc(2026, 1, 1, 23, 10), "bike"),
+    events = [event("entry", utc(2026, 1, 1, 22, 50)), event("entry", utc(2026, 1, 1, 23, 10), "motorcycle"),
               event("exit", utc(2026, 1, 2, 1, 50), "car", "south"), event("exit", utc(2026, 1, 2, 2), "truck", "south")]
     vectors = np.stack([e[0], e[1], e[0] + 0.05 * e[2], e[3]])         # the truck matches no entry
     report = traffic_report(events, vectors, "day", "Europe/Berlin", threshold=0.8, margin=0.05)

@@ -52,7 +52,7 @@ def test_acknowledged_sessions_survive_kill_9(tmp_path: Path):
     assert set(acked) <= set(stored), f"lost acknowledged sessions {sorted(set(acked) - set(stored))}"
     ids, vectors = store.open_embeddings(before=T0)
     assert vectors.shape == (len(ids), 256)
-    assert store.add_session("bike", None, np.ones(256, np.float32), "north", T0).id > max(acked)   # still writable
+    assert store.add_session("motorcycle", None, np.ones(256, np.float32), "north", T0).id > max(acked)   # still writable
 
 
 def test_times_come_back_aware_utc_and_naive_times_are_refused(tmp_path: Path):

@@ -15,7 +15,7 @@ CAR = {"first_period_price": "2.00", "period_price": "1.50", "period_minutes": 6
 TARIFF = Tariff.model_validate({
     "currency": "EUR",
     "default": {"first_period_price": "3.00", "period_price": "3.00", "period_minutes": 60},
-    "classes": {"car": CAR, "bike": {"first_period_price": "0.10", "period_price": "0.10", "period_minutes": 20}},
+    "classes": {"car": CAR, "motorcycle": {"first_period_price": "0.10", "period_price": "0.10", "period_minutes": 20}},
 })
 
 
@@ -46,7 +46,7 @@ def test_unknown_or_unlisted_type_pays_the_default_class():
 
 
 def test_money_is_exact_decimal_and_rounded_once_at_the_end():
-    assert fee("bike", minutes=60) == Decimal("0.30")                # 3 x 0.10, not 0.30000000000000004
+    assert fee("motorcycle", minutes=60) == Decimal("0.30")                # 3 x 0.10, not 0.30000000000000004
     odd = TARIFF.model_copy(update={"rounding": TARIFF.rounding.model_copy(update={"step": Decimal("0.05")})})
     third = odd.model_copy(update={"default": odd.default.model_copy(update={"first_period_price": Decimal("1.0749")})})
     assert third.fee("x", timedelta(minutes=30)) == Decimal("1.05")
@@ -64,7 +64,7 @@ def test_the_example_tariff_loads_and_covers_the_classifier_types(classifier):
     tariff = load_tariff(REPO_ROOT / "deploy" / "tariff.example.yaml")
     assert tuple(classifier.labels) == VEHICLE_TYPES
     assert set(tariff.classes) == set(VEHICLE_TYPES)
-    assert tariff.fee("truck", timedelta(hours=1)) > tariff.fee("car", timedelta(hours=1)) > tariff.fee("bike", timedelta(hours=1))
+    assert tariff.fee("truck", timedelta(hours=1)) > tariff.fee("car", timedelta(hours=1)) > tariff.fee("motorcycle", timedelta(hours=1))
 
 
 @pytest.mark.parametrize("text, field", [

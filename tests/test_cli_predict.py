@@ -17,10 +17,13 @@ from pathlib import Path
 import cv2
 import pytest
 
+from vehiclekit import VehicleClassifier
 from vehiclekit.cli import main
+from vehiclekit.models.zoo import VEHICLE_TYPES
+from vehiclekit.training.vehicle_type_v2 import VEHICLE_TYPES as VEHICLE_TYPES_TO_V2
 
 SCRIPT = Path(sys.executable).parent / "vehiclekit"
-TYPES = "bike|car|juggernaut|minibus|pickup|truck"
+TYPES = "|".join(VEHICLE_TYPES)
 LINE = re.compile(
     rf"^(?P<image>\S+)  bbox=\[(?P<bbox>\d+, \d+, \d+, \d+)\]  "
     rf"detected=(?P<detected>(car|bus|truck|motorcycle|bicycle) [01]\.\d\d|none \(whole image\))  "
@@ -57,7 +60,8 @@ def test_demo_run(tmp_path):
     assert len([i for i in images if i.startswith("coco-vehicles/")]) == 4
     crops = [LINE.match(line) for line in lines if line.startswith("vehicle-types/")]
     assert len(crops) == 6 and all(m["detected"] == "none (whole image)" for m in crops)
-    assert sum(m["image"].split("/")[1] == m["type"].split()[0] for m in crops) >= 5  # held-out images
+    folder_as_type = {m["image"]: VEHICLE_TYPES_TO_V2[m["image"].split("/")[1]] for m in crops}   # bike -> motorcycle, ...
+    assert sum(folder_as_type[m["image"]] == m["type"].split()[0] for m in crops) >= 5  # held-out images
     saved = sorted(p.name for p in out.iterdir())
     assert len(saved) == 10 and all(cv2.imread(str(out / name)) is not None for name in saved)
 
@@ -144,3 +148,21 @@ def test_help_explains_output_and_whole_image_mode(capsys):
     help_text = capsys.readouterr().out
     needles = ("--data-samples", "--save-annotated", "--json", "whole-image mode", "VEHICLEKIT_DATA", "exit status")
     assert all(needle in help_text for needle in needles)
+
+
+def test_attributes_for_cars_only(coco_dir, capsys):
+    """--attributes make,model: each car/SUV/van/pickup carries both, in text and JSON; others none."""
+    street = coco_dir / "images" / "000000423617.jpg"  # 2 buses, 5 cars
+    assert main(["predict", str(street), "--attributes", "make,model", "--json"]) == 0
+    vehicles = json.loads(capsys.readouterr().out)["vehicles"]
+    cars = [v for v in vehicles if v["classification"]["label"] in ("car", "suv", "van", "pickup")]
+    assert cars and len(cars) < len(vehicles)
+    for v in vehicles:
+        assert (v in cars) == ("attributes" in v)
+    makes = VehicleClassifier(model="vehicle-make").labels
+    for v in cars:
+        assert set(v["attributes"]) == {"make", "model"} and v["attributes"]["make"]["label"] in makes
+        assert len(v["attributes"]["model"]["probabilities"]) == 196
+    assert main(["predict", str(street), "--attributes", "make"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sum("  make=" in line for line in lines) == len(cars)

@@ -15,13 +15,15 @@ from pydantic import ValidationError
 
 from vehiclekit import InvalidImageError, ModelNotFoundError, Prediction, VehicleClassifier, VehiclekitError
 from vehiclekit.models.metadata import ClassifierMetadata
+from vehiclekit.models.zoo import VEHICLE_TYPES
 from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from vehiclekit.paths import REPO_ROOT
 from vehiclekit.sdk.classifier import softmax
 
 COLOURS = ("red", "green", "blue")
 RED, GREEN, BLUE = ((0, 0, 255), (0, 255, 0), (255, 0, 0))  # BGR
-VEHICLE_TYPES = ("bike", "car", "juggernaut", "minibus", "pickup", "truck")
+V1_TYPES = ("bike", "car", "juggernaut", "minibus", "pickup", "truck")
+TO_V2 = {"bike": "motorcycle", "car": "car", "juggernaut": "heavy-truck", "minibus": "van", "pickup": "pickup", "truck": "truck"}
 SPLIT = REPO_ROOT / "vehiclekit" / "training" / "splits" / "vehicle-types.json"
 
 
@@ -78,6 +80,48 @@ def test_batch_matches_single_predictions_in_order(colour_classifier, monkeypatc
     assert colour_classifier.predict_batch([]) == []
 
 
+@pytest.fixture(scope="module")
+def grouped_model(tmp_path_factory) -> Path:
+    """The colour model with two label groups, as a make-model-year classifier has make and body."""
+    groups = {"warmth": ("warm", "cold", "cold"), "primary": ("r", "g", "b")}
+    meta = ClassifierMetadata("colours", "3", COLOURS, (8, 8), IMAGENET_MEAN, IMAGENET_STD, groups=groups)
+    return save_model(tmp_path_factory.mktemp("models") / "grouped.onnx", meta.to_props())
+
+
+def test_a_group_sums_its_classes_probabilities(grouped_model, colour_classifier):
+    image = solid((40, 200, 90))                       # mostly green: cold wins only as a group
+    classes = colour_classifier.predict(image).probabilities
+    warmth = VehicleClassifier(model_path=grouped_model, group="warmth")
+    assert warmth.labels == ("cold", "warm")           # sorted group labels
+    p = warmth.predict(image)
+    assert p.probabilities["warm"] == pytest.approx(classes["red"], abs=1e-6)
+    assert p.probabilities["cold"] == pytest.approx(classes["green"] + classes["blue"], abs=1e-6)
+    assert p.label == "cold" and (p.model, p.model_version) == ("colours:warmth", "3")
+
+
+def test_predict_groups_answers_every_group_from_one_run(grouped_model, monkeypatch):
+    clf = VehicleClassifier(model_path=grouped_model)
+    runs = []
+    original = clf.session.run
+    monkeypatch.setattr(clf.session, "run", lambda *a: runs.append(1) or original(*a))
+    images = [solid(RED), solid(BLUE), solid(GREEN)]
+    answers = clf.predict_groups(images, [None, "warmth", "primary"])
+    assert len(runs) == 1
+    assert [a[0] for a in answers] == clf.predict_batch(images)
+    assert [a[1].label for a in answers] == ["warm", "cold", "cold"]
+    assert [a[2].label for a in answers] == ["r", "b", "g"]
+    assert [a[1] for a in answers] == VehicleClassifier(model_path=grouped_model, group="warmth").predict_batch(images)
+
+
+def test_an_unknown_group_names_the_known_ones(grouped_model, colour_model):
+    with pytest.raises(VehiclekitError, match=r"no label group 'make'; it has \['primary', 'warmth'\]"):
+        VehicleClassifier(model_path=grouped_model, group="make")
+    with pytest.raises(VehiclekitError, match="no label group 'make'; it has none"):
+        VehicleClassifier(model_path=colour_model, group="make")
+    with pytest.raises(ValueError, match="3 entries for 2 labels"):
+        ClassifierMetadata("x", "1", ("a", "b"), (8, 8), IMAGENET_MEAN, IMAGENET_STD, groups={"g": ("1", "2", "3")})
+
+
 def test_every_input_form(colour_classifier, tmp_path):
     path = tmp_path / "green.png"
     cv2.imwrite(str(path), solid(GREEN))
@@ -120,34 +164,49 @@ def test_zoo_names_are_checked():
         VehicleClassifier(model="yolox-nano")
 
 
-# --- the shipped vehicle-type model -------------------------------------------------------------
+# --- the shipped vehicle-type models (v2 by default, v1 by version) ----------------------------
 
 
 @pytest.fixture(scope="module")
 def test_split_sample(data_dir) -> list[tuple[Path, str]]:
-    """The first 15 images of each class in the committed vehicle-types test split (90 in all)."""
+    """The first 15 images of each class in the committed vehicle-types test split (90 in all),
+    with their folder (v1) label."""
     test_split = json.loads(SPLIT.read_text())["test"]
-    sample = [rel for label in VEHICLE_TYPES for rel in [r for r in test_split if r.startswith(label + "/")][:15]]
+    sample = [rel for label in V1_TYPES for rel in [r for r in test_split if r.startswith(label + "/")][:15]]
     assert len(sample) == 90
     return [(data_dir / "vehicle-types" / rel, rel.split("/")[0]) for rel in sample]
 
 
 def test_shipped_model_metadata(classifier):
     assert classifier.labels == VEHICLE_TYPES
-    assert classifier.metadata.name == "vehicle-type" and classifier.metadata.version
-    assert tuple(classifier.metadata.input_size) == (96, 96)
+    assert (classifier.metadata.name, classifier.metadata.version) == ("vehicle-type", "2")
+    assert tuple(classifier.metadata.input_size) == (160, 160)
+    assert classifier.metadata.arch == "efficientnet-lite0"
 
 
 def test_shipped_model_accuracy_on_held_out_images(classifier, test_split_sample):
-    """Model version 1 gets 87/90 (96.7%, as on the whole test split); the floors leave room for a
-    retrained model."""
+    """v2 on traffic-camera crops, their labels mapped to v2 (bike -> motorcycle, juggernaut ->
+    heavy-truck, minibus -> van): at least 87/90 and 13/15 of every class."""
     predictions = classifier.predict_batch([path for path, _ in test_split_sample])
-    truth = [label for _, label in test_split_sample]
+    truth = [TO_V2[label] for _, label in test_split_sample]
     correct = [p.label == t for p, t in zip(predictions, truth)]
     confusions = Counter(f"{t}->{p.label}" for p, t, ok in zip(predictions, truth, correct) if not ok)
-    assert np.mean(correct) >= 0.9, confusions
-    for label in VEHICLE_TYPES:  # no class left behind
-        assert sum(ok for ok, t in zip(correct, truth) if t == label) >= 10, label
+    assert sum(correct) >= 87, confusions
+    for label in set(truth):  # no class left behind
+        assert sum(ok for ok, t in zip(correct, truth) if t == label) >= 13, (label, confusions)
+
+
+def test_version_1_stays_loadable(test_split_sample):
+    """``vehicle-type@1``: the six traffic-camera labels, 87/90 as when it shipped."""
+    v1 = VehicleClassifier(model="vehicle-type@1")
+    assert v1.labels == V1_TYPES and v1.metadata.version == "1" and tuple(v1.metadata.input_size) == (96, 96)
+    predictions = v1.predict_batch([path for path, _ in test_split_sample])
+    assert sum(p.label == t for p, (_, t) in zip(predictions, test_split_sample)) >= 85
+
+
+def test_unknown_version_lists_the_known_ones():
+    with pytest.raises(ModelNotFoundError, match="vehicle-type@1"):
+        VehicleClassifier(model="vehicle-type@9")
 
 
 def test_shipped_model_batch_matches_single(classifier, test_split_sample):

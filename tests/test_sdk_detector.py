@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from vehiclekit import Detection, InvalidImageError, ModelNotFoundError, VehicleDetector
 from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES, YOLOX_VEHICLE_INDICES
-from vehiclekit.sdk.detector import decode, grid_and_strides, letterbox, nms
+from vehiclekit.sdk.detector import decode, grid_and_strides, letterbox, merge_across_classes, nms
 
 LARGE = 64 * 64  # GT boxes at least this big (pixels) must be found
 
@@ -153,3 +153,17 @@ def test_detection_type():
         Detection(bbox=(40, 20, 10, 60), label="bus", score=0.5)
     with pytest.raises(ValidationError):
         Detection(bbox=(0, 0, 1, 1), label="person", score=0.5)
+
+
+def test_merge_across_classes_keeps_the_best_of_each_overlapping_group():
+    """Boxes of 100x100 px shifted right by ``dx``: IoU (+1 px convention) 0.67 at dx 20, 0.54 at dx 30."""
+    def det(label, score, dx=0.0, dy=0.0):
+        return Detection(bbox=(dx, dy, 99 + dx, 99 + dy), label=label, score=score)
+
+    car, truck, far = det("car", 0.9), det("truck", 0.8, dx=20), det("bus", 0.7, dy=500)
+    assert merge_across_classes([car, truck, far], 0.6) == [car, far]      # 0.67 > 0.6: one vehicle
+    assert merge_across_classes([car, truck, far], 0.7) == [car, truck, far]
+    lower = det("truck", 0.95, dx=30)                                       # IoU 0.54: two vehicles at 0.6
+    assert merge_across_classes([lower, car], 0.6) == [lower, car]
+    assert merge_across_classes([lower, car], 0.5) == [lower]               # the better score survives
+    assert merge_across_classes([], 0.6) == [] and merge_across_classes([car], 0.6) == [car]

@@ -75,3 +75,39 @@ def test_export_refuses_on_parity_failure(tiny_run, tmp_path, monkeypatch, capsy
     assert train_vehicle(["export", str(tiny_run), "-o", str(path), "--parity-images", "8"]) == 2
     assert not path.exists()
     assert "disagrees with PyTorch" in capsys.readouterr().err
+
+
+def test_sqrt_sampling_draws_classes_in_proportion_to_the_root_of_their_size():
+    from vehiclekit.training.supervised import sqrt_balanced_weights
+
+    weights = sqrt_balanced_weights([0] * 100 + [1] * 4 + [2] * 25)
+    per_class = [weights[:100].sum().item(), weights[100:104].sum().item(), weights[104:].sum().item()]
+    np.testing.assert_allclose(np.array(per_class) / sum(per_class), np.array([10, 2, 5]) / 17)
+
+
+def test_imagenet_run_on_stanford_models_exports_label_groups_and_its_normalisation(tmp_path):
+    """A pretrained EfficientNet run (frozen early blocks) on the 196 make-model-years: the export
+    carries the checkpoint's normalisation and each class's make and body type."""
+    out = tmp_path / "models"
+    assert train_vehicle(["supervised", "--dataset", "stanford-cars-model", "--arch", "efficientnet-lite0", "--init", "imagenet",
+                          "--frozen-blocks", "6", "--epochs", "1", "--optimizer", "adamw", "--lr", "1e-3", "--out", str(out),
+                          *TINY]) == 0
+    path = tmp_path / "m.onnx"
+    assert train_vehicle(["export", str(out), "-o", str(path), "--name", "vehicle-model", "--parity-images", "8"]) == 0
+    meta = ClassifierMetadata.from_props({p.key: p.value for p in onnx.load(str(path)).metadata_props})
+    assert len(meta.labels) == 196 and meta.mean == (127 / 255,) * 3 and meta.std == (128 / 255,) * 3
+    assert meta.arch == "efficientnet-lite0" and set(meta.groups) == {"make", "body"}
+    assert meta.groups["make"][meta.labels.index("BMW M3 Coupe 2012")] == "BMW"
+    assert meta.groups["body"][meta.labels.index("BMW M3 Coupe 2012")] == "coupe"
+    assert len(set(meta.groups["make"])) == 49 and len(set(meta.groups["body"])) == 8
+
+
+def test_vehicle_type_v2_run_scores_each_source(tmp_path):
+    out = tmp_path / "v2"
+    assert train_vehicle(["supervised", "--dataset", "vehicle-type-v2", "--arch", "efficientnet-lite0", "--init", "imagenet",
+                          "--frozen-blocks", "6", "--balance", "sqrt", "--epochs", "1", "--out", str(out), *TINY]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classes"] == ["motorcycle", "car", "suv", "van", "pickup", "bus", "truck", "heavy-truck"]
+    assert {k: metrics[k]["n"] for k in metrics if k.startswith("test/")} == {
+        "test/vehicle-types": 612, "test/stanford-cars": 976, "test/vehicle-reid": 120}
+    assert metrics["test"]["n"] == 612 + 976 + 120

@@ -31,7 +31,7 @@ from vehiclekit.sdk import (
     annotate_whole_image,
     load_image,
 )
-from vehiclekit.sdk.recognizer import DEFAULT_MIN_BOX_SIZE
+from vehiclekit.sdk.recognizer import ATTRIBUTE_MODELS, DEFAULT_MIN_BOX_SIZE
 from vehiclekit.serving import cli as serving_cli
 
 #: In ``--whole-image auto``, images whose longer side is at most this many pixels count as
@@ -50,11 +50,13 @@ PREDICT_EPILOG = f"""\
 output (one line per vehicle):
   IMAGE  bbox=[x1, y1, x2, y2]  detected=LABEL SCORE  type=TYPE CONFIDENCE
   bbox is in the image's pixels; detected = the YOLOX COCO class (car, bus, truck, motorcycle,
-  bicycle) and its score; type = the vehicle-type classifier's class for the crop. An image with
-  no vehicle prints "IMAGE  no vehicles".
+  bicycle) and its score; type = the vehicle-type classifier's class for the crop. With
+  --attributes make,model,body, "  make=MAKE CONFIDENCE" etc. follow for cars, SUVs, vans and
+  pickups. An image with no vehicle prints "IMAGE  no vehicles".
   With --json: one JSON object per image,
   {{"image", "width", "height", "vehicles": [{{"bbox", "detection": {{"label", "score"}} or null,
-  "classification": {{"label", "confidence", "probabilities", "model", "model_version"}}}}]}}.
+  "classification": {{"label", "confidence", "probabilities", "model", "model_version"}},
+  "attributes": {{"make": {{...same fields...}}, ...}} (with --attributes)}}]}}.
 
 whole-image mode (--whole-image):
   The type classifier is trained on tight single-vehicle crops such as the 100x100 vehicle-types
@@ -106,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="detect vehicles in images and classify their type",
         description="Detect the vehicles in each image (YOLOX-Nano, COCO) and classify the type of each "
-        "(the vehicle-type model: bike, car, juggernaut, minibus, pickup, truck).",
+        "(the vehicle-type model v2: motorcycle, car, suv, van, pickup, bus, truck, heavy-truck).",
         epilog=PREDICT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -144,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MIN_BOX_SIZE,
         metavar="PX",
         help=f"skip detections narrower or shorter than PX pixels (default: {DEFAULT_MIN_BOX_SIZE})",
+    )
+    predict.add_argument(
+        "--attributes",
+        type=attribute_list,
+        default=(),
+        metavar="LIST",
+        help="also recognise these of each car, SUV, van and pickup, comma-separated: make, model, body "
+        "(e.g. --attributes make,model)",
     )
     predict.add_argument("--model", default="vehicle-type", help="zoo classifier name (default: vehicle-type)")
     predict.add_argument(
@@ -233,6 +243,7 @@ def text_lines(result: ImageResult) -> list[str]:
     return [
         f"{result.name}  bbox={_box(v.detection.bbox)}  detected={v.detection.label} {v.detection.score:.2f}  "
         f"type={v.classification.label} {v.classification.confidence:.2f}"
+        + "".join(f"  {name}={p.label} {p.confidence:.2f}" for name, p in v.attributes.items())
         for v in result.vehicles
     ]
 
@@ -245,6 +256,7 @@ def json_record(result: ImageResult) -> dict:
             "bbox": list(v.detection.bbox),
             "detection": {"label": v.detection.label, "score": v.detection.score},
             "classification": v.classification.model_dump(),
+            **({"attributes": {name: p.model_dump() for name, p in v.attributes.items()}} if v.attributes else {}),
         }
         for v in result.vehicles
     ]
@@ -274,6 +286,15 @@ def save_annotated(result: ImageResult, out_dir: Path, used: set[str]) -> None:
     (out_dir / filename).write_bytes(encoded.tobytes())
 
 
+def attribute_list(text: str) -> tuple[str, ...]:
+    """``--attributes make,model`` -> ("make", "model"), each checked."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(set(names) - set(ATTRIBUTE_MODELS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown attribute(s) {unknown or [text]}; choose from {', '.join(ATTRIBUTE_MODELS)}")
+    return names
+
+
 class UsageError(Exception):
     """Arguments that parse but make no sense together (reported like an argparse error)."""
 
@@ -291,7 +312,8 @@ def run_predict(args: argparse.Namespace) -> int:
         else VehicleDetector(args.score_threshold, args.iou_threshold, model_path=args.detector_path)
     )
     classifier = VehicleClassifier(model=args.model, model_path=args.model_path)
-    recognizer = None if detector is None else VehicleRecognizer(classifier, detector, args.min_box_size)
+    recognizer = (None if detector is None
+                  else VehicleRecognizer(classifier, detector, args.min_box_size, attributes=args.attributes))
     if args.save_annotated:
         args.save_annotated.mkdir(parents=True, exist_ok=True)
     used_names: set[str] = set()

@@ -15,9 +15,12 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from vehiclekit.errors import InvalidImageError, VehiclekitError
+from vehiclekit.sdk import VehicleClassifier
 from vehiclekit.sdk.remote import TritonClient
 from vehiclekit.models.serving_contract import CLASSIFIER, DETECTOR, DETECTOR_NETWORK, IMAGE, MODELS, PIPELINE, REID
 
+#: The served classifier's input side, from the zoo model's metadata.
+SIDE = VehicleClassifier().metadata.input_size[0]
 LOAD_REQUESTS = 3000
 LOAD_CONCURRENCY = 24
 
@@ -60,7 +63,7 @@ def raw_request(server, protocol: str, model: str, name: str, array: np.ndarray,
 
 def assert_still_serving(client: TritonClient, good_image: bytes) -> None:
     assert client.is_ready() and all(client.is_ready(model) for model in MODELS)
-    assert client.classify(np.zeros((2, 3, 96, 96), np.float32)).shape[0] == 2
+    assert client.classify(np.zeros((2, 3, SIDE, SIDE), np.float32)).shape[0] == 2
     assert len(client.detect(good_image).boxes) > 0
     assert len(client.recognize(good_image).type_labels) > 0
 
@@ -77,11 +80,11 @@ def test_bad_images_get_an_error_each(client, model, bad_images, street_jpeg):
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_wrong_tensors_get_an_error_each(server, protocol, street_jpeg):
     wrong = [
-        (CLASSIFIER, "images", np.zeros((1, 3, 96, 96), np.float64), "FP64"),  # dtype
-        (CLASSIFIER, "images", np.zeros((1, 96, 96, 3), np.float32), "FP32"),  # shape
-        (CLASSIFIER, "images", np.zeros((1, 3, 96, 96, 1), np.float32), "FP32"),  # rank
-        (CLASSIFIER, "images", np.zeros((0, 3, 96, 96), np.float32), "FP32"),  # empty batch
-        (CLASSIFIER, "images", np.zeros((33, 3, 96, 96), np.float32), "FP32"),  # over max_batch_size
+        (CLASSIFIER, "images", np.zeros((1, 3, SIDE, SIDE), np.float64), "FP64"),  # dtype
+        (CLASSIFIER, "images", np.zeros((1, SIDE, SIDE, 3), np.float32), "FP32"),  # shape
+        (CLASSIFIER, "images", np.zeros((1, 3, SIDE, SIDE, 1), np.float32), "FP32"),  # rank
+        (CLASSIFIER, "images", np.zeros((0, 3, SIDE, SIDE), np.float32), "FP32"),  # empty batch
+        (CLASSIFIER, "images", np.zeros((33, 3, SIDE, SIDE), np.float32), "FP32"),  # over max_batch_size
         (REID, "images", np.zeros((1, 3, 64, 64), np.float32), "FP32"),  # not the embedder's input size
         (REID, "images", np.zeros((0, 3, 128, 128), np.float32), "FP32"),  # empty batch
         (DETECTOR_NETWORK, "images", np.zeros((1, 3, 320, 320), np.float32), "FP32"),
@@ -106,7 +109,7 @@ def test_bad_request_parameters_get_an_error(client, street_jpeg):
 
 def test_thousands_of_requests_at_high_concurrency(server, read_metric):
     client = TritonClient(server.grpc_url, timeout=60)
-    crops = np.random.default_rng(0).normal(size=(LOAD_REQUESTS, 1, 3, 96, 96)).astype(np.float32)
+    crops = np.random.default_rng(0).normal(size=(LOAD_REQUESTS, 1, 3, SIDE, SIDE)).astype(np.float32)
     success_before = read_metric(server, "nv_inference_request_success", CLASSIFIER)
     failure_before = read_metric(server, "nv_inference_request_failure", CLASSIFIER)
     with ThreadPoolExecutor(LOAD_CONCURRENCY) as pool:

@@ -92,6 +92,26 @@ def test_recognizer_embeds_on_the_server_in_the_same_round_trip(client, vehicle_
     assert all(v.embedding is None for v in VehicleRecognizer(url=client).recognize(vehicle_images[0]))
 
 
+def test_attributes_come_from_the_server_in_the_same_round_trip(client, vehicle_images, embedded_classifier, detector):
+    """Make, model and body type of each car/SUV/van/pickup: remote = embedded; none for other types."""
+    attributes = ("make", "model", "body")
+    local = VehicleRecognizer(embedded_classifier, detector, attributes=attributes)
+    remote = VehicleRecognizer(url=client, attributes=attributes)
+    with_attributes = without = 0
+    for path in vehicle_images[:8]:
+        got, expected = remote.recognize(path), local.recognize(path)
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            assert g.attributes.keys() == e.attributes.keys()
+            for name in e.attributes:
+                assert_same_prediction(g.attributes[name], e.attributes[name])
+            with_attributes += bool(e.attributes)
+            without += not e.attributes
+    assert with_attributes >= 5 and without >= 1
+    makes = VehicleClassifier(model="vehicle-make", url=client)
+    assert makes.labels == VehicleClassifier(model="vehicle-make").labels and makes.metadata.name == "vehicle-model:make"
+
+
 def test_bad_images_raise_invalid_image_error(client):
     with pytest.raises(InvalidImageError, match="not a decodable image"):
         VehicleDetector(url=client).detect(b"certainly not a JPEG")

@@ -13,10 +13,11 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "vehiclekit.apps.errors": ("NaiveTimeError", "NoVehicleError", "StoreError", "TariffError"),
+    "vehiclekit.apps.errors": ("NaiveTimeError", "NoVehicleError", "SegmentError", "StoreError", "TariffError"),
     "vehiclekit.apps.parking": ("ParkingLot",),
     "vehiclekit.apps.results": ("AmbiguousExit", "Candidate", "ExitResult", "ParkingSession", "Receipt", "Review",
                                 "TrafficEvent", "UnmatchedExit"),
+    "vehiclekit.apps.segments": ("SegmentTable", "load_segments"),
     "vehiclekit.apps.store": ("Store",),
     "vehiclekit.apps.tariff": ("VEHICLE_TYPES", "ClassTariff", "Tariff", "load_tariff"),
 }

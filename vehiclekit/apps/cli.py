@@ -15,6 +15,8 @@ from pathlib import Path
 
 from vehiclekit.apps.errors import TariffError
 from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD
+from vehiclekit.apps.segments import DEFAULT_SEGMENTS
+from vehiclekit.apps.stats import DEFAULT_MIN_MAKE_CONFIDENCE
 
 #: Exit status of ``parking exit`` when the exit was not charged but sent to review.
 REVIEW_EXIT_STATUS = 3
@@ -117,6 +119,8 @@ def add_stats_parser(commands: argparse._SubParsersAction) -> None:
     ingest.add_argument("--direction", choices=("entry", "exit"), help="direction of the --folder images")
     ingest.add_argument("--crop", choices=("whole", "largest"), default="whole",
                         help="recognise the whole image as one vehicle (default) or the largest detected vehicle")
+    ingest.add_argument("--no-makes", action="store_true",
+                        help="do not recognise each car's make (faster; makes and segments then count as unknown)")
     ingest.set_defaults(run=run_stats_ingest)
     report = sub.add_parser("report", help="counts, dwell times, CSV/JSON and plots", epilog=STATS_EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,6 +134,11 @@ def add_stats_parser(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="re-ID similarity to pair an exit with an entry (default: %(default)s)")
     report.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="ambiguity margin (default: %(default)s)")
+    report.add_argument("--segments", type=Path, nargs="?", const=DEFAULT_SEGMENTS, metavar="FILE",
+                        help="count customer segments by make: a segment table YAML (without FILE: the default "
+                        f"table, {DEFAULT_SEGMENTS.name}: luxury / premium / mainstream)")
+    report.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_MAKE_CONFIDENCE,
+                        help="a make recognised with less confidence counts as unknown, not guessed (default: %(default)s)")
     report.set_defaults(run=run_stats_report)
 
 
@@ -141,12 +150,13 @@ def run_stats_ingest(args: argparse.Namespace) -> int:
     if args.folder is not None and (args.gate is None or args.direction is None):
         raise ValueError("--folder needs --gate and --direction")
     items = read_manifest(args.manifest) if args.manifest else folder_items(args.folder, args.gate, args.direction)
-    count = TrafficRecorder(Store(args.db), Observer(args.crop)).ingest(items)
+    count = TrafficRecorder(Store(args.db), Observer(args.crop, makes=not args.no_makes)).ingest(items)
     print(f"ingested {count} events into {args.db}")
     return 0
 
 
 def run_stats_report(args: argparse.Namespace) -> int:
+    from vehiclekit.apps.segments import load_segments
     from vehiclekit.apps.stats import traffic_report, write_report
     from vehiclekit.apps.store import Store
     from vehiclekit.apps.times import parse_time
@@ -156,12 +166,17 @@ def run_stats_report(args: argparse.Namespace) -> int:
     events, vectors = Store(args.db).events(start, end)
     if not events:
         raise ValueError(f"no events in {args.db} for that period: ingest some with `vehiclekit stats ingest`")
-    report = traffic_report(events, vectors, args.bucket, args.tz, args.threshold, args.margin)
+    segments = load_segments(args.segments) if args.segments else None
+    report = traffic_report(events, vectors, args.bucket, args.tz, args.threshold, args.margin, segments,
+                            args.min_confidence)
     written = write_report(report, args.out, plots=not args.no_plots)
     summary = report.summary()
     print(f"{summary['events']} events, per gate / direction / type:")
     for row in summary["per_gate_direction_type"]:
         print(f"  {row['gate']:<10}{row['direction']:<7}{row['vehicle_type']:<12}{row['count']:>6}")
+    if segments:
+        print("per segment: " + ", ".join(f"{s} {n}" for s, n in summary["per_segment"].items()))
+    print("top makes: " + ", ".join(f"{m} {n}" for m, n in list(summary["per_make"].items())[:8]))
     dwell = summary["dwell"]
     print(f"dwell: {dwell['matched']} matched pairs (median {dwell['median_minutes']} min), "
           f"{dwell['unmatched_exits']} unmatched and {dwell['ambiguous_exits']} ambiguous exits")

@@ -17,3 +17,7 @@ class StoreError(VehiclekitError):
 
 class NoVehicleError(VehiclekitError):
     """No vehicle was found in an image (``crop="largest"`` mode)."""
+
+
+class SegmentError(VehiclekitError, ValueError):
+    """A segment table is missing, not YAML, or names an unknown make (the message names file and key)."""

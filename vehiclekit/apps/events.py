@@ -98,5 +98,6 @@ class TrafficRecorder:
         seen = observe(self.observer, image, vehicle_type, embedding)
         event = TrafficEvent(time=require_aware(time, "event time"), gate=gate, direction=direction,
                              vehicle_type=seen.vehicle_type, type_confidence=seen.type_confidence,
-                             image=os.fspath(image) if isinstance(image, (str, os.PathLike)) else None)
+                             image=os.fspath(image) if isinstance(image, (str, os.PathLike)) else None,
+                             make=seen.make, make_confidence=seen.make_confidence)
         return event, seen.embedding

@@ -1,4 +1,5 @@
-"""Recognise one vehicle image for the applications: its type (SDK classifier) and re-ID embedding.
+"""Recognise one vehicle image for the applications: its type (SDK classifier), re-ID embedding and,
+with ``makes=True``, its make (for a car, SUV, van or pickup).
 
 ``crop="whole"`` (default) treats the image as one vehicle crop, like the vehicle-reid images and a
 gate camera framed on the lane: it is classified and embedded as is. ``crop="largest"`` runs the
@@ -17,6 +18,7 @@ import numpy as np
 from vehiclekit.apps.errors import NoVehicleError
 from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleReID, load_image
 from vehiclekit.sdk.image import ImageInput
+from vehiclekit.sdk.recognizer import ATTRIBUTE_MODELS, ATTRIBUTE_TYPES
 from vehiclekit.sdk.recognizer import crop as crop_box
 
 
@@ -27,15 +29,21 @@ class Observation:
     vehicle_type: str
     type_confidence: float | None
     embedding: np.ndarray
+    make: str | None = None
+    make_confidence: float | None = None
 
 
 class Observer:
     """Type + embedding of vehicle images with the SDK models (loaded lazily)."""
 
-    def __init__(self, crop: Literal["whole", "largest"] = "whole", threads: int | None = None):
+    def __init__(self, crop: Literal["whole", "largest"] = "whole", threads: int | None = None, makes: bool = False):
         if crop not in ("whole", "largest"):
             raise ValueError(f"crop must be 'whole' or 'largest', got {crop!r}")
-        self.crop, self.threads = crop, threads
+        self.crop, self.threads, self.makes = crop, threads, makes
+
+    @cached_property
+    def make_classifier(self) -> VehicleClassifier:
+        return VehicleClassifier(model=ATTRIBUTE_MODELS["make"], threads=self.threads)
 
     @cached_property
     def classifier(self) -> VehicleClassifier:
@@ -64,4 +72,8 @@ class Observer:
     def observe(self, image: ImageInput) -> Observation:
         pixels = self.vehicle_pixels(image)
         prediction = self.classifier.predict(pixels)
-        return Observation(prediction.label, prediction.confidence, self.reid.embed(pixels))
+        seen = Observation(prediction.label, prediction.confidence, self.reid.embed(pixels))
+        if not self.makes or prediction.label not in ATTRIBUTE_TYPES:
+            return seen
+        make = self.make_classifier.predict(pixels)
+        return Observation(seen.vehicle_type, seen.type_confidence, seen.embedding, make.label, make.confidence)

@@ -50,7 +50,8 @@ def observe(observer: Observer, image: ImageInput | None, vehicle_type: str | No
         raise ValueError("pass an image, or both vehicle_type and embedding")
     seen = observer.observe(image)
     return Observation(vehicle_type or seen.vehicle_type, None if vehicle_type else seen.type_confidence,
-                       seen.embedding if embedding is None else np.asarray(embedding, np.float32))
+                       seen.embedding if embedding is None else np.asarray(embedding, np.float32),
+                       seen.make, seen.make_confidence)
 
 
 def _image_name(image: ImageInput | None) -> str | None:

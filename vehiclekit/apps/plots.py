@@ -25,23 +25,26 @@ def _pyplot():
     return plt
 
 
-def plot_counts(report: TrafficReport, path: Path) -> Path:
-    """Stacked bars of vehicles per type per bucket: entries above, exits below."""
+def plot_counts(report: TrafficReport, path: Path, counts=None, what: str = "type") -> Path:
+    """Stacked bars of vehicles per category per bucket, entries above, exits below: per type
+    (``report.counts``), or of other ``counts`` keyed the same way (e.g. per segment)."""
     plt = _pyplot()
-    starts = sorted({s for (s, _, _, _) in report.counts})
+    counts = report.counts if counts is None else counts
+    categories = sorted({c for (_, _, _, c) in counts})
+    starts = sorted({s for (s, _, _, _) in counts})
     buckets = bucket_range(starts[0], starts[-1], report.bucket, report.tz)
     labels = [b.astimezone(report.tz).strftime("%d %H:%M" if report.bucket != "day" else "%Y-%m-%d") for b in buckets]
     fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True, dpi=80)
     for ax, direction in zip(axes, ("entry", "exit")):
         bottom = np.zeros(len(buckets))
-        for vehicle_type in report.types():
-            heights = np.array([sum(n for (s, _, d, t), n in report.counts.items()
-                                    if s == b and d == direction and t == vehicle_type) for b in buckets], float)
-            ax.bar(range(len(buckets)), heights, bottom=bottom, label=vehicle_type, width=0.85)
+        for category in categories:
+            heights = np.array([sum(n for (s, _, d, c), n in counts.items()
+                                    if s == b and d == direction and c == category) for b in buckets], float)
+            ax.bar(range(len(buckets)), heights, bottom=bottom, label=category, width=0.85)
             bottom += heights
         ax.set_ylabel(f"{direction} count")
-    axes[0].legend(ncol=len(report.types()), fontsize=8, loc="upper right")
-    axes[0].set_title(f"vehicles per {report.bucket} by type ({report.tz})")
+    axes[0].legend(ncol=len(categories), fontsize=8, loc="upper right")
+    axes[0].set_title(f"vehicles per {report.bucket} by {what} ({report.tz})")
     step = max(1, len(buckets) // 12)
     axes[1].set_xticks(range(0, len(buckets), step), labels[::step], rotation=45, ha="right", fontsize=8)
     fig.tight_layout()

@@ -140,3 +140,5 @@ class TrafficEvent(BaseModel):
     vehicle_type: str
     type_confidence: float | None = None
     image: str | None = None
+    make: str | None = Field(default=None, description="recognised make (cars, SUVs, vans, pickups), when asked for")
+    make_confidence: float | None = None

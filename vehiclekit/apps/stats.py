@@ -1,4 +1,5 @@
-"""Traffic statistics: counts per vehicle type per time bucket, gate and direction; dwell times.
+"""Traffic statistics: counts per vehicle type (and per make and customer segment) per time bucket,
+gate and direction; dwell times.
 
 >>> from vehiclekit.apps.stats import traffic_report, write_report     # doctest: +SKIP
 >>> events, vectors = Store("stats.db").events()                       # doctest: +SKIP
@@ -13,6 +14,11 @@ ISO-8601 with their offset.
 Dwell times come from pairing each exit with an earlier, still unpaired entry by re-ID similarity,
 with the same rule as parking (:mod:`vehiclekit.apps.matching`); unmatched and ambiguous exits
 are counted, not paired.
+
+Makes are counted as recognised at ingest (``vehiclekit stats ingest`` stores each car's make and
+its confidence); a make less certain than ``min_make_confidence``, or a vehicle without one (bus,
+truck, motorcycle), counts as ``unknown``. With a segment table
+(:func:`~vehiclekit.apps.segments.load_segments`) each vehicle also counts in its segment.
 """
 
 from __future__ import annotations
@@ -30,9 +36,12 @@ import numpy as np
 
 from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, decide, unit
 from vehiclekit.apps.results import TrafficEvent
+from vehiclekit.apps.segments import UNKNOWN, SegmentTable
 
 #: Bucket name -> length in minutes.
 BUCKETS = {"15min": 15, "hour": 60, "day": 24 * 60}
+#: Below this make confidence a vehicle's make (and segment) is ``unknown`` rather than a guess.
+DEFAULT_MIN_MAKE_CONFIDENCE = 0.5
 
 
 def zone(name: str) -> ZoneInfo:
@@ -70,20 +79,20 @@ def bucket_range(first: datetime, last: datetime, bucket: str, tz: ZoneInfo) -> 
 
 @dataclass
 class TrafficReport:
-    """Counts per (bucket start UTC, gate, direction, type) and matched dwell times."""
+    """Counts per (bucket start UTC, gate, direction, type), the same per make and per segment
+    (when a segment table was given), and matched dwell times."""
 
     bucket: str
     tz: ZoneInfo
     counts: Counter = field(default_factory=Counter)
+    make_counts: Counter = field(default_factory=Counter)
+    segment_counts: Counter = field(default_factory=Counter)
     dwell: list[dict] = field(default_factory=list)
     unmatched_exits: int = 0
     ambiguous_exits: int = 0
 
     def local(self, start: datetime) -> str:
         return start.astimezone(self.tz).isoformat()
-
-    def types(self) -> list[str]:
-        return sorted({t for (_, _, _, t) in self.counts})
 
     def summary(self) -> dict:
         minutes = [d["dwell_minutes"] for d in self.dwell]
@@ -94,6 +103,7 @@ class TrafficReport:
             "bucket": self.bucket, "tz": str(self.tz), "events": sum(self.counts.values()),
             "per_gate_direction_type": [{"gate": g, "direction": d, "vehicle_type": t, "count": n}
                                         for (g, d, t), n in sorted(by.items())],
+            "per_make": _totals(self.make_counts), "per_segment": _totals(self.segment_counts),
             "dwell": {"matched": len(minutes), "unmatched_exits": self.unmatched_exits,
                       "ambiguous_exits": self.ambiguous_exits,
                       "median_minutes": float(np.median(minutes)) if minutes else None,
@@ -101,15 +111,30 @@ class TrafficReport:
         }
 
 
+def _totals(counts: Counter) -> dict[str, int]:
+    """Category -> count over every bucket, gate and direction, largest first."""
+    totals = Counter()
+    for (_, _, _, category), n in counts.items():
+        totals[category] += n
+    return dict(totals.most_common())
+
+
 def traffic_report(events: list[TrafficEvent], vectors: np.ndarray, bucket: str = "hour", tz: str = "UTC",
-                   threshold: float = DEFAULT_THRESHOLD, margin: float = DEFAULT_MARGIN) -> TrafficReport:
+                   threshold: float = DEFAULT_THRESHOLD, margin: float = DEFAULT_MARGIN,
+                   segments: SegmentTable | None = None,
+                   min_make_confidence: float = DEFAULT_MIN_MAKE_CONFIDENCE) -> TrafficReport:
     """Count ``events`` (time-ordered, with their embeddings) and pair exits with entries for dwell times."""
     report = TrafficReport(bucket, zone(tz))
     bucket_start(datetime.now(UTC), bucket, report.tz)          # validates the bucket name early
     open_entries: list[int] = []
     for i in sorted(range(len(events)), key=lambda i: events[i].time):
         event = events[i]
-        report.counts[(bucket_start(event.time, bucket, report.tz), event.gate, event.direction, event.vehicle_type)] += 1
+        where = (bucket_start(event.time, bucket, report.tz), event.gate, event.direction)
+        report.counts[(*where, event.vehicle_type)] += 1
+        confident = event.make is not None and (event.make_confidence or 0.0) >= min_make_confidence
+        report.make_counts[(*where, event.make if confident else UNKNOWN)] += 1
+        if segments is not None:
+            report.segment_counts[(*where, segments.segment(event.make, event.make_confidence, min_make_confidence))] += 1
         if event.direction == "entry":
             open_entries.append(i)
             continue
@@ -130,26 +155,36 @@ def traffic_report(events: list[TrafficEvent], vectors: np.ndarray, bucket: str 
     return report
 
 
+def _write_counts(report: TrafficReport, counts: Counter, column: str, path: Path) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["bucket_start", "gate", "direction", column, "count"])
+        for (start, gate, direction, category), n in sorted(counts.items()):
+            writer.writerow([report.local(start), gate, direction, category, n])
+    return path
+
+
 def write_report(report: TrafficReport, out_dir: str | os.PathLike, plots: bool = True) -> list[Path]:
-    """Write counts.csv, dwell.csv, report.json and (``plots``) counts.png, dwell.png; returns the paths."""
+    """Write counts.csv, counts_by_make.csv, dwell.csv, report.json (and counts_by_segment.csv with
+    segments) and, with ``plots``, counts.png, dwell.png (and segments.png); returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / "counts.csv", out / "dwell.csv", out / "report.json"]
-    with written[0].open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["bucket_start", "gate", "direction", "vehicle_type", "count"])
-        for (start, gate, direction, vehicle_type), n in sorted(report.counts.items()):
-            writer.writerow([report.local(start), gate, direction, vehicle_type, n])
-    with written[1].open("w", newline="") as f:
+    written = [_write_counts(report, report.counts, "vehicle_type", out / "counts.csv"), out / "dwell.csv",
+               out / "report.json", _write_counts(report, report.make_counts, "make", out / "counts_by_make.csv")]
+    if report.segment_counts:
+        written.append(_write_counts(report, report.segment_counts, "segment", out / "counts_by_segment.csv"))
+    with (out / "dwell.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["entry_time", "exit_time", "vehicle_type", "entry_gate", "exit_gate",
                                                "dwell_minutes", "similarity"])
         writer.writeheader()
         writer.writerows(report.dwell)
     counts = [{"bucket_start": report.local(s), "gate": g, "direction": d, "vehicle_type": t, "count": n}
               for (s, g, d, t), n in sorted(report.counts.items())]
-    written[2].write_text(json.dumps({**report.summary(), "counts": counts, "dwell_pairs": report.dwell}, indent=1))
+    (out / "report.json").write_text(json.dumps({**report.summary(), "counts": counts, "dwell_pairs": report.dwell}, indent=1))
     if plots and report.counts:
         from vehiclekit.apps.plots import plot_counts, plot_dwell
 
         written += [plot_counts(report, out / "counts.png"), plot_dwell(report, out / "dwell.png")]
+        if report.segment_counts:
+            written.append(plot_counts(report, out / "segments.png", report.segment_counts, "segment"))
     return written

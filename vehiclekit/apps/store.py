@@ -32,9 +32,11 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     update,
 )
+from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -98,7 +100,20 @@ events = Table(
     Column("type_confidence", Float),
     Column("embedding", LargeBinary, nullable=False),
     Column("image", Text),
+    Column("make", String(64)),
+    Column("make_confidence", Float),
 )
+#: Columns added to a table after its first release: (table, column, SQL type). A store created
+#: before gets them with ALTER TABLE on open (nullable, so old rows read as None).
+ADDED_COLUMNS = ((events, "make", "VARCHAR(64)"), (events, "make_confidence", "FLOAT"))
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    present = {t.name: {c["name"] for c in inspect(engine).get_columns(t.name)} for t, _, _ in ADDED_COLUMNS}
+    with engine.begin() as conn:
+        for table, column, sql_type in ADDED_COLUMNS:
+            if column not in present[table.name]:
+                conn.execute(sql(f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -141,6 +156,7 @@ class Store:
         try:
             self.engine = store_engine(target)
             metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except SQLAlchemyError as e:
             raise StoreError(f"cannot open the store {self.target}: {e.__class__.__name__}: {e.orig or e}; "
                              "check the path/URL and that its folder exists and is writable") from None

@@ -21,16 +21,14 @@ import math
 import os
 from datetime import timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vehiclekit.apps.errors import TariffError
+from vehiclekit.apps.yaml_config import load_yaml_model
+from vehiclekit.models.zoo import VEHICLE_TYPES  # the shipped vehicle-type classifier's labels
 
-#: The classes of the shipped vehicle-type classifier (``VehicleClassifier().labels``).
-VEHICLE_TYPES = ("bike", "car", "juggernaut", "minibus", "pickup", "truck")
 DAY_SECONDS = 24 * 3600
 _ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "up": ROUND_CEILING, "down": ROUND_FLOOR}
 
@@ -113,18 +111,5 @@ class Tariff(BaseModel):
 
 def load_tariff(path: str | os.PathLike) -> Tariff:
     """Read and validate a tariff YAML file; :class:`TariffError` names the file and each bad field."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise TariffError(f"cannot read tariff file {path}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise TariffError(f"tariff file {path} is not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise TariffError(f"tariff file {path} must be a YAML mapping with currency, default and classes "
-                          "(see deploy/tariff.example.yaml)")
-    try:
-        return Tariff.model_validate(data)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(top level)'}: {err['msg']}" for err in e.errors())
-        raise TariffError(f"tariff file {path} is invalid: {problems}") from None
+    return load_yaml_model(path, Tariff, TariffError, "tariff file",
+                           "currency, default and classes (see deploy/tariff.example.yaml)")

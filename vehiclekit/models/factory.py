@@ -2,32 +2,71 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from torch import nn
 
+from vehiclekit.models import efficientnet_lite
+from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from vehiclekit.models.resnet import ResNet
 
-BACKBONES: dict[str, Callable[[], nn.Module]] = {
-    "resnet18": lambda: ResNet((2, 2, 2, 2), width=64),
-    "resnet18-half": lambda: ResNet((2, 2, 2, 2), width=32),
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build a backbone (``build(imagenet, **options)``) and the input normalisation it expects."""
+
+    build: Callable[..., nn.Module]
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    has_imagenet_weights: bool = False
+
+
+def _resnet(layers, width):
+    def build(imagenet: bool = False, **options) -> nn.Module:
+        if imagenet or options:
+            raise ValueError(f"resnet backbones have no ImageNet weights or options here, got {options}")
+        return ResNet(layers, width)
+
+    return build
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "resnet18": BackboneSpec(_resnet((2, 2, 2, 2), 64)),
+    "resnet18-half": BackboneSpec(_resnet((2, 2, 2, 2), 32)),
+    **{
+        f"efficientnet-{v}": BackboneSpec(
+            lambda imagenet=False, v=v, **options: efficientnet_lite.EfficientNetLite(v, imagenet, **options),
+            efficientnet_lite.MEAN, efficientnet_lite.STD, has_imagenet_weights=True,
+        )
+        for v in efficientnet_lite.WEIGHTS
+    },
 }
 
 
-def build_backbone(name: str) -> nn.Module:
-    """A freshly initialised backbone; its ``num_features`` is the feature dimension."""
+def backbone_spec(name: str) -> BackboneSpec:
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
-    return BACKBONES[name]()
+    return BACKBONES[name]
+
+
+def build_backbone(name: str, imagenet: bool = False, **options) -> nn.Module:
+    """A backbone, freshly initialised or (``imagenet``) with its ImageNet weights; its
+    ``num_features`` is the feature dimension. ``options`` go to the builder (e.g. ``frozen_blocks``)."""
+    spec = backbone_spec(name)
+    if imagenet and not spec.has_imagenet_weights:
+        raise ValueError(f"backbone {name!r} has no ImageNet weights; choose one of "
+                         f"{sorted(n for n, s in BACKBONES.items() if s.has_imagenet_weights)}")
+    return spec.build(imagenet=imagenet, **options)
 
 
 class Classifier(nn.Module):
     """Backbone + dropout + linear head. ``dropout`` > 0 gives MC-dropout for UPS later."""
 
-    def __init__(self, backbone: str, num_classes: int, dropout: float = 0.0):
+    def __init__(self, backbone: str, num_classes: int, dropout: float = 0.0, imagenet: bool = False, **options):
         super().__init__()
         self.backbone_name = backbone
-        self.backbone = build_backbone(backbone)
+        self.backbone = build_backbone(backbone, imagenet, **options)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.backbone.num_features, num_classes)
 

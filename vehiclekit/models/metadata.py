@@ -7,7 +7,7 @@ repository builder read them back. Values are JSON strings.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 INPUT_NAME = "images"
 CLASSIFIER_OUTPUT = "logits"
@@ -23,6 +23,10 @@ KEY_INPUT_SIZE = "vehiclekit.input_size"  # [H, W]
 KEY_MEAN = "vehiclekit.mean"  # RGB, on 0-1 pixels
 KEY_STD = "vehiclekit.std"
 KEY_ARCH = "vehiclekit.arch"
+#: Coarser labels of each output class, by group (e.g. a make-model-year classifier's
+#: ``{"make": [...], "body_type": [...]}``, one entry per class): a group's probability is the sum
+#: of its classes' probabilities.
+KEY_GROUPS = "vehiclekit.label_groups"
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,16 @@ class ClassifierMetadata:
     std: tuple[float, float, float]
     arch: str = ""
     task: str = "classification"
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for group, members in self.groups.items():
+            if len(members) != len(self.labels):
+                raise ValueError(f"label group {group!r} has {len(members)} entries for {len(self.labels)} labels")
 
     def to_props(self) -> dict[str, str]:
-        return {
+        groups = {KEY_GROUPS: json.dumps({g: list(m) for g, m in self.groups.items()})} if self.groups else {}
+        return groups | {
             KEY_NAME: self.name,
             KEY_VERSION: self.version,
             KEY_TASK: self.task,
@@ -64,4 +75,5 @@ class ClassifierMetadata:
             mean=tuple(json.loads(props[KEY_MEAN])),
             std=tuple(json.loads(props[KEY_STD])),
             arch=props.get(KEY_ARCH, ""),
+            groups={g: tuple(m) for g, m in json.loads(props.get(KEY_GROUPS, "{}")).items()},
         )

@@ -13,9 +13,12 @@ Both repository flavors (``cpu`` and ``gpu``) expose exactly these models:
   decode and class-aware NMS on the server, boxes in the image's pixels).
 * :data:`REID` (``vehicle_reid``): the re-ID embedder ONNX as exported, ``images`` ``[N, 3, H, W]``
   -> ``embeddings`` ``[N, D]`` (unit length), metadata in its config parameters like the classifier.
+* :data:`ATTRIBUTES` (``vehicle_model``): the make-model-year classifier ONNX as exported, served
+  like :data:`CLASSIFIER`; its metadata carries the label groups (make, body) the SDK sums.
 * :data:`PIPELINE` (``vehicle_pipeline``): one encoded image in; detects, crops and classifies
-  every vehicle in one round trip, and embeds every crop when the request asks for
-  :data:`EMBEDDINGS`.
+  every vehicle in one round trip, embeds every crop when the request asks for
+  :data:`EMBEDDINGS`, and gives each car/SUV/van/pickup's make-model-year probabilities when it
+  asks for :data:`MODEL_PROBABILITIES`.
 
 A leaf module (nothing from vehiclekit imported), so the SDK's remote client reads it without
 pulling in the repository builder.
@@ -92,8 +95,12 @@ DETECTOR_NETWORK = "yolox_nano"
 DETECTOR = "vehicle_detector"
 PIPELINE = "vehicle_pipeline"
 REID = "vehicle_reid"
+ATTRIBUTES = "vehicle_model"
 #: Every model of a repository.
-MODELS = (CLASSIFIER, DETECTOR_NETWORK, DETECTOR, PIPELINE, REID)
+MODELS = (CLASSIFIER, DETECTOR_NETWORK, DETECTOR, PIPELINE, REID, ATTRIBUTES)
+#: The served model behind each SDK zoo name (``VehicleClassifier(model=NAME, url=...)``).
+SERVED_AS = {"vehicle-type": CLASSIFIER, "vehicle-reid": REID, "vehicle-model": ATTRIBUTES, "vehicle-make": ATTRIBUTES,
+             "vehicle-body": ATTRIBUTES}
 
 #: Input of :data:`DETECTOR` and :data:`PIPELINE`: the bytes of one encoded image (JPEG, PNG, ...).
 IMAGE = "image"
@@ -103,8 +110,10 @@ SCORES = "scores"
 TYPE_LABELS = "type_labels"
 TYPE_CONFIDENCES = "type_confidences"
 TYPE_PROBABILITIES = "type_probabilities"
-#: Optional output of :data:`PIPELINE`: computed only when the request asks for it.
+#: Optional outputs of :data:`PIPELINE`: computed only when the request asks for them. A row of
+#: :data:`MODEL_PROBABILITIES` is all zeros for a vehicle whose type has no make (bus, truck, ...).
 EMBEDDINGS = "embeddings"
+MODEL_PROBABILITIES = "model_probabilities"
 
 IMAGE_INPUT = TensorSpec(IMAGE, "TYPE_STRING", (1,))
 #: Outputs of :data:`DETECTOR`: K vehicles, best score first; boxes are xyxy image pixels.
@@ -115,24 +124,30 @@ DETECTOR_OUTPUTS = (
 )
 
 
-def pipeline_outputs(num_types: int, embedding_dim: int) -> tuple[TensorSpec, ...]:
+def pipeline_outputs(num_types: int, embedding_dim: int, num_models: int) -> tuple[TensorSpec, ...]:
     """Outputs of :data:`PIPELINE`: the detector's, plus per vehicle the type label, its
     probability, the probabilities of all ``num_types`` types (in the classifier's label order) and,
-    when requested, its ``embedding_dim`` re-ID embedding."""
+    when requested, its ``embedding_dim`` re-ID embedding and its ``num_models`` make-model-year
+    probabilities (in the :data:`ATTRIBUTES` model's label order)."""
     return (
         *DETECTOR_OUTPUTS,
         TensorSpec(TYPE_LABELS, "TYPE_STRING", (-1,)),
         TensorSpec(TYPE_CONFIDENCES, "TYPE_FP32", (-1,)),
         TensorSpec(TYPE_PROBABILITIES, "TYPE_FP32", (-1, num_types)),
         TensorSpec(EMBEDDINGS, "TYPE_FP32", (-1, embedding_dim)),
+        TensorSpec(MODEL_PROBABILITIES, "TYPE_FP32", (-1, num_models)),
     )
 
 
 #: Optional request parameters of :data:`DETECTOR` and :data:`PIPELINE` (the SDK's defaults apply
-#: when absent): the VehicleDetector thresholds, and the recognizer's smallest crop side.
+#: when absent): the VehicleDetector thresholds, the recognizer's smallest crop side and the overlap
+#: above which detections of different classes are one vehicle.
 SCORE_THRESHOLD = "score_threshold"
 IOU_THRESHOLD = "iou_threshold"
 MIN_BOX_SIZE = "min_box_size"
+DUPLICATE_IOU = "duplicate_iou"
+#: The recognizer's ``detector_type_score``; a value above 1 stands for None (never).
+DETECTOR_TYPE_SCORE = "detector_type_score"
 
 #: Prefix of the error message of a request whose image was rejected (corrupt, empty, too large...):
 #: the remote client raises :class:`vehiclekit.errors.InvalidImageError` for these.

@@ -81,6 +81,18 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
+def merge_across_classes(detections: list[Detection], iou_threshold: float) -> list[Detection]:
+    """One detection per vehicle: the detector's NMS is per class (as COCO evaluation wants), so a
+    van can come back twice, once as ``car`` and once as ``truck``, with nearly the same box. Keep
+    the best-scoring of any detections overlapping by more than ``iou_threshold``, whatever their
+    class (class-agnostic NMS over the class-aware result); best score first."""
+    if len(detections) < 2:
+        return list(detections)
+    boxes = np.array([d.bbox for d in detections], dtype=np.float64)
+    scores = np.array([d.score for d in detections], dtype=np.float64)
+    return [detections[i] for i in nms(boxes, scores, iou_threshold)]
+
+
 class VehicleDetector:
     """Find cars, buses, trucks, motorcycles and bicycles with YOLOX-Nano (COCO, 416x416).
 

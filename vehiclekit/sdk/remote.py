@@ -45,6 +45,9 @@ from vehiclekit.models.serving_contract import (
     IOU_THRESHOLD,
     LABELS,
     MIN_BOX_SIZE,
+    DUPLICATE_IOU,
+    DETECTOR_TYPE_SCORE,
+    MODEL_PROBABILITIES,
     PIPELINE,
     SCORE_THRESHOLD,
     SCORES,
@@ -88,6 +91,7 @@ class Recognitions(NamedTuple):
     type_confidences: np.ndarray  # [K] float32
     type_probabilities: np.ndarray  # [K, C] float32, columns in the classifier's label order
     embeddings: np.ndarray | None = None  # [K, D] float32 unit vectors, when asked for
+    model_probabilities: np.ndarray | None = None  # [K, M] float32, zero rows for non-car types, when asked for
 
 
 class TritonClient:
@@ -142,15 +146,22 @@ class TritonClient:
         iou_threshold: float | None = None,
         min_box_size: int | None = None,
         embed: bool = False,
+        duplicate_iou: float | None = None,
+        models: bool = False,
+        detector_type_score: float | None = None,
     ) -> Recognitions:
         """``vehicle_pipeline`` on one encoded image: detect, crop and classify on the server (and
-        compute each vehicle's re-ID embedding there when ``embed``)."""
-        parameters = {SCORE_THRESHOLD: score_threshold, IOU_THRESHOLD: iou_threshold, MIN_BOX_SIZE: min_box_size}
-        names = [BOXES, LABELS, SCORES, TYPE_LABELS, TYPE_CONFIDENCES, TYPE_PROBABILITIES] + ([EMBEDDINGS] if embed else [])
+        compute each vehicle's re-ID embedding there when ``embed``, its make-model-year
+        probabilities when ``models``)."""
+        parameters = {SCORE_THRESHOLD: score_threshold, IOU_THRESHOLD: iou_threshold, MIN_BOX_SIZE: min_box_size,
+                      DUPLICATE_IOU: duplicate_iou, DETECTOR_TYPE_SCORE: detector_type_score}
+        names = ([BOXES, LABELS, SCORES, TYPE_LABELS, TYPE_CONFIDENCES, TYPE_PROBABILITIES] + ([EMBEDDINGS] if embed else [])
+                 + ([MODEL_PROBABILITIES] if models else []))
         outputs = self.infer(PIPELINE, {IMAGE: _bytes_tensor(image)}, names, parameters)
         return Recognitions(
             outputs[BOXES], _strings(outputs[LABELS]), outputs[SCORES], _strings(outputs[TYPE_LABELS]),
             outputs[TYPE_CONFIDENCES], outputs[TYPE_PROBABILITIES], outputs.get(EMBEDDINGS),
+            outputs.get(MODEL_PROBABILITIES),
         )
 
     def session(self, model: str = CLASSIFIER) -> "RemoteSession":

@@ -80,6 +80,9 @@ class RecognizedVehicle(BaseModel):
     detection: Detection
     classification: Prediction
     embedding: list[float] | None = Field(default=None, description="unit-length re-ID embedding of the crop")
+    attributes: dict[str, Prediction] = Field(
+        default_factory=dict, description="attribute ('make', 'model', 'body') -> prediction, when the recognizer was asked for them"
+    )
 
     def __str__(self) -> str:
         c, d = self.classification, self.detection

@@ -91,12 +91,15 @@ def add_build_repo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifier", type=Path, help="classifier ONNX to serve (default: the zoo's vehicle-type)")
     parser.add_argument("--detector", type=Path, help="YOLOX ONNX to serve (default: the zoo's yolox-nano)")
     parser.add_argument("--reid", type=Path, help="re-ID embedder ONNX to serve (default: the zoo's vehicle-reid)")
+    parser.add_argument("--attributes", type=Path,
+                        help="make-model-year classifier ONNX to serve as vehicle_model (default: the zoo's vehicle-model)")
 
 
 def run_build_repo(args: argparse.Namespace) -> int:
     """Build the repository; 0 on success, 1 with the reason on stderr otherwise."""
     try:
-        out = build_repository(args.out, args.flavor, args.classifier, args.detector, not args.no_tensorrt, args.reid)
+        out = build_repository(args.out, args.flavor, args.classifier, args.detector, not args.no_tensorrt, args.reid,
+                               args.attributes)
     except VehiclekitError as e:
         print(f"vehiclekit serving build-repo: {e}", file=sys.stderr)
         return 1

@@ -38,6 +38,7 @@ from vehiclekit.sdk.classifier import VehicleClassifier
 from vehiclekit.sdk.reid import VehicleReID
 from vehiclekit.serving import config as cfg
 from vehiclekit.models.serving_contract import (
+    ATTRIBUTES,
     CLASSIFIER,
     DETECTOR,
     REID,
@@ -73,6 +74,7 @@ REID_BATCHING = cfg.Batching(
 INSTANCES = {
     "cpu": {
         CLASSIFIER: cfg.Instances(1),
+        ATTRIBUTES: cfg.Instances(1),
         REID: cfg.Instances(1),
         DETECTOR_NETWORK: cfg.Instances(1),
         DETECTOR: cfg.Instances(1),
@@ -80,6 +82,7 @@ INSTANCES = {
     },
     "gpu": {
         CLASSIFIER: cfg.Instances(1, "KIND_GPU"),
+        ATTRIBUTES: cfg.Instances(1, "KIND_GPU"),
         REID: cfg.Instances(1, "KIND_GPU"),
         DETECTOR_NETWORK: cfg.Instances(2, "KIND_GPU"),
         DETECTOR: cfg.Instances(2),
@@ -101,11 +104,12 @@ def build_repository(
     detector: str | os.PathLike | None = None,
     tensorrt: bool = True,
     reid: str | os.PathLike | None = None,
+    attributes: str | os.PathLike | None = None,
 ) -> Path:
     """Write a complete model repository to ``out`` and return its path.
 
-    ``classifier`` / ``detector`` / ``reid``: ONNX files to serve (default: the zoo's
-    ``vehicle-type``, ``yolox-nano`` and ``vehicle-reid``). ``tensorrt`` (gpu flavor only): run the ONNX models through TensorRT FP16.
+    ``classifier`` / ``detector`` / ``reid`` / ``attributes``: ONNX files to serve (default: the
+    zoo's ``vehicle-type``, ``yolox-nano``, ``vehicle-reid`` and ``vehicle-model``). ``tensorrt`` (gpu flavor only): run the ONNX models through TensorRT FP16.
     ``out`` must be missing, empty or a repository built here before (it is then replaced as a
     whole; the new one is assembled beside it first).
     """
@@ -124,6 +128,9 @@ def build_repository(
     reid_path = Path(reid or zoo.get("vehicle-reid").path)
     reid_signature = read_signature(reid_path)
     embedding_dim = next(o.dims[-1] for o in reid_signature.outputs if o.name == EMBEDDING_OUTPUT)
+    attributes_path = Path(attributes or zoo.get("vehicle-model").path)
+    attributes_signature = read_signature(attributes_path)
+    num_models = len(ClassifierMetadata.from_props(attributes_signature.metadata).labels)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
@@ -131,22 +138,25 @@ def build_repository(
         _write_onnx_model(staging, CLASSIFIER, classifier_path, classifier_signature, flavor, tensorrt, CLASSIFIER_BATCHING)
         _write_onnx_model(staging, DETECTOR_NETWORK, detector_path, detector_signature, flavor, tensorrt, None)
         _write_onnx_model(staging, REID, reid_path, reid_signature, flavor, tensorrt, REID_BATCHING)
+        _write_onnx_model(staging, ATTRIBUTES, attributes_path, attributes_signature, flavor, tensorrt, CLASSIFIER_BATCHING)
         # BLS callers get the signatures of the models they call (see backend.bls.BlsSession).
         calls_classifier = {signature_parameter(CLASSIFIER): classifier_signature.to_json()}
         calls_detector = {signature_parameter(DETECTOR_NETWORK): detector_signature.to_json()}
         calls_reid = {signature_parameter(REID): reid_signature.to_json()}
+        calls_attributes = {signature_parameter(ATTRIBUTES): attributes_signature.to_json()}
         _write_python_model(
             staging, DETECTOR, (IMAGE_INPUT,), DETECTOR_OUTPUTS, INSTANCES[flavor][DETECTOR], calls_detector
         )
         _write_python_model(
-            staging, PIPELINE, (IMAGE_INPUT,), pipeline_outputs(len(labels), embedding_dim), INSTANCES[flavor][PIPELINE],
-            {**calls_classifier, **calls_detector, **calls_reid},
+            staging, PIPELINE, (IMAGE_INPUT,), pipeline_outputs(len(labels), embedding_dim, num_models),
+            INSTANCES[flavor][PIPELINE], {**calls_classifier, **calls_detector, **calls_reid, **calls_attributes},
         )
         manifest = {
             "flavor": flavor,
             "vehiclekit_version": __version__,
             "tensorrt": flavor == "gpu" and tensorrt,
-            "sources": {CLASSIFIER: str(classifier_path), DETECTOR_NETWORK: str(detector_path), REID: str(reid_path)},
+            "sources": {CLASSIFIER: str(classifier_path), DETECTOR_NETWORK: str(detector_path), REID: str(reid_path),
+                        ATTRIBUTES: str(attributes_path)},
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         staging.chmod(0o755)

@@ -12,6 +12,8 @@ from vehiclekit.errors import VehiclekitError
 COMMANDS = {
     "supervised": ("supervised", "train a classifier from scratch (or from --init) on labelled images"),
     "export": ("export", "export a run's best checkpoint to ONNX with metadata, checking parity on real images"),
+    "evaluate-type": ("evaluate_type", "score a vehicle-type model through the SDK per domain: traffic crops, street photos, re-ID crops, COCO boxes"),
+    "evaluate-attributes": ("evaluate_attributes", "score the make-model-year classifier on Stanford Cars test: make, model, body; top-5, calibration"),
     "evaluate-detector": ("evaluate_detector", "COCO AP of the YOLOX-Nano vehicle detector on coco-vehicles (pycocotools)"),
     "study": ("study", "run a resumable experiment grid and write its table to docs/ (e.g. `study ssl`)"),
     "make-splits": ("splits_cli", "regenerate the committed train/val/test split files (deterministic)"),

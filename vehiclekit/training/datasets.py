@@ -29,17 +29,32 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 @dataclass(frozen=True)
 class LabeledImages:
-    """Image paths with integer labels into ``classes``."""
+    """Image paths with integer labels into ``classes``; ``boxes`` (xyxy pixels, one per image, or
+    None) label a region of the image rather than the whole of it."""
 
     paths: tuple[Path, ...]
     labels: tuple[int, ...]
     classes: tuple[str, ...]
+    boxes: tuple[tuple[int, int, int, int], ...] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def named_labels(self) -> list[str]:
+        """Each image's class name."""
+        return [self.classes[y] for y in self.labels]
+
     def subset(self, indices: Sequence[int]) -> "LabeledImages":
-        return LabeledImages(tuple(self.paths[i] for i in indices), tuple(self.labels[i] for i in indices), self.classes)
+        boxes = None if self.boxes is None else tuple(self.boxes[i] for i in indices)
+        return LabeledImages(tuple(self.paths[i] for i in indices), tuple(self.labels[i] for i in indices), self.classes, boxes)
+
+    def __add__(self, other: "LabeledImages") -> "LabeledImages":
+        if self.classes != other.classes:
+            raise ValueError(f"cannot join datasets with different classes {self.classes} and {other.classes}")
+        boxes = None
+        if self.boxes is not None or other.boxes is not None:
+            boxes = (self.boxes or (None,) * len(self)) + (other.boxes or (None,) * len(other))
+        return LabeledImages(self.paths + other.paths, self.labels + other.labels, self.classes, boxes)
 
 
 def _require(path: Path, what: str) -> Path:
@@ -78,6 +93,22 @@ def stanford_cars_rows(root: Path) -> list[dict[str, str]]:
     """Rows of ``stanford-cars/labels.csv`` (file, class_id, class_name, make, model, year, body_type)."""
     with open(_require(root / "stanford-cars" / "labels.csv", "stanford-cars labels.csv"), newline="") as f:
         return list(csv.DictReader(f))
+
+
+def stanford_label_groups(root: Path, target: str = "class_name") -> dict[str, tuple[str, ...]]:
+    """The coarser Stanford columns of each ``target`` class, in class order: for ``class_name``,
+    ``{"make": ..., "body": ...}`` (each make-model-year has exactly one make and body type)."""
+    rows = stanford_cars_rows(root)
+    classes = sorted({r[target] for r in rows})
+    coarser = {"make": "make", "body_type": "body"} if target == "class_name" else {}
+    groups = {}
+    for column, group in coarser.items():
+        of = {}
+        for r in rows:
+            if of.setdefault(r[target], r[column]) != r[column]:
+                raise ValueError(f"{target} {r[target]!r} has two {column} values: {of[r[target]]!r}, {r[column]!r}")
+        groups[group] = tuple(of[c] for c in classes)
+    return groups
 
 
 def load_stanford_cars(root: Path, target: str = "body_type", split: str | None = None) -> LabeledImages:
@@ -206,10 +237,16 @@ def label_subset(labels: Sequence[int], fraction: float, seed: int = 0) -> list[
 
 
 # ---------------------------------------------------------------- torch dataset
-def read_bgr(path: Path) -> np.ndarray:
+def read_bgr(path: Path, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """The image at ``path`` (BGR uint8), or its ``box`` (x1, y1, x2, y2 pixels) region."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise DatasetNotFoundError(f"cannot decode image {path}")
+    if box is not None:
+        x1, y1, x2, y2 = box
+        img = img[y1:y2, x1:x2]
+        if img.size == 0:
+            raise DatasetNotFoundError(f"box {box} lies outside image {path}")
     return img
 
 
@@ -230,7 +267,9 @@ class ImageDataset(Dataset):
 
     def __init__(self, data: LabeledImages, transform: Callable[[np.ndarray], Any], desc: str = "decode",
                  max_side: int | None = None):
-        self.images = [shrink_to(read_bgr(p), max_side) for p in tqdm(data.paths, desc=desc, leave=False, mininterval=1)]
+        boxes = data.boxes or (None,) * len(data)
+        self.images = [shrink_to(read_bgr(p, box), max_side)
+                       for p, box in tqdm(zip(data.paths, boxes), total=len(data), desc=desc, leave=False, mininterval=1)]
         self.labels = list(data.labels)
         self.transform = transform
 

@@ -17,12 +17,12 @@ import onnxruntime as ort
 import torch
 
 from vehiclekit.errors import VehiclekitError
-from vehiclekit.models.factory import Classifier
+from vehiclekit.models.factory import Classifier, backbone_spec
 from vehiclekit.models.metadata import CLASSIFIER_OUTPUT, INPUT_NAME, ClassifierMetadata
-from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, classifier_input
+from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import load_checkpoint
-from vehiclekit.training.datasets import read_bgr
+from vehiclekit.training.datasets import read_bgr, stanford_label_groups
 from vehiclekit.training.supervised import DATASETS
 
 MAX_ABS_DIFF = 1e-4
@@ -50,14 +50,17 @@ def run(args: argparse.Namespace) -> int:
     model.load_state_dict(ckpt["model"])
     model.eval()
     size = (config["img_size"], config["img_size"])
+    norm = backbone_spec(config["arch"])
+    root = data_root(args.data)
+    groups = stanford_label_groups(root) if config["dataset"] == "stanford-cars-model" else {}
     meta = ClassifierMetadata(
         name=args.name, version=args.model_version, labels=tuple(ckpt["classes"]), input_size=size,
-        mean=IMAGENET_MEAN, std=IMAGENET_STD, arch=config["arch"],
+        mean=norm.mean, std=norm.std, arch=config["arch"], groups=groups,
     )
-    test = DATASETS[config["dataset"]](data_root(args.data), "test")
+    test = DATASETS[config["dataset"]](root, "test")
     step = max(1, len(test) // args.parity_images)
     images = [read_bgr(p) for p in test.paths[::step][: args.parity_images]]
-    batch = classifier_input(images, size)
+    batch = classifier_input(images, size, norm.mean, norm.std)
     report = export_onnx(model, meta, batch, Path(args.output))
     print(f"wrote {args.output} ({Path(args.output).stat().st_size / 1e6:.1f} MB): parity on {len(images)} real test "
           f"images: max |logit diff| {report['max_abs_diff']:.2e}, top-1 agreement {report['top1_agreement']:.0%}")

@@ -16,22 +16,32 @@ def classification_report(predicted: Sequence[int], truth: Sequence[int], num_cl
     return {"accuracy": correct / max(len(truth), 1), "per_class_accuracy": per_class, "confusion": confusion, "n": len(truth)}
 
 
+#: Above this many classes the confusion plot has a fixed size and no numbers or class names.
+MAX_ANNOTATED_CLASSES = 30
+
+
 def plot_confusion(confusion: list[list[int]], classes: Sequence[str], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(1.1 * len(classes) + 2, 1.1 * len(classes) + 1.5))
+    many = len(classes) > MAX_ANNOTATED_CLASSES
+    side = 14 if many else 1.1 * len(classes) + 2
+    fig, ax = plt.subplots(figsize=(side, side - 0.5))
     ax.imshow(confusion, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    top = max(max(r) for r in confusion) or 1
-    for i, row in enumerate(confusion):
-        for j, v in enumerate(row):
-            ax.text(j, i, str(v), ha="center", va="center", color="white" if v > top / 2 else "black")
+    if many:  # 196 make-model-years: the pattern, not the numbers (a numbered plot would be metres wide)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        ax.set_yticks(range(len(classes)), classes)
+        top = max(max(r) for r in confusion) or 1
+        for i, row in enumerate(confusion):
+            for j, v in enumerate(row):
+                ax.text(j, i, str(v), ha="center", va="center", color="white" if v > top / 2 else "black")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

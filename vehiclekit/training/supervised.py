@@ -1,5 +1,6 @@
 """``train-vehicle supervised``: one readable training loop (after torchvision's
-``references/classification/train.py``) for a classifier trained from scratch on labelled images.
+``references/classification/train.py``) for a classifier trained on labelled images, from scratch,
+from ImageNet weights (``--init imagenet``) or from a pretrained backbone checkpoint.
 
 A run directory holds ``config.json`` (resolved arguments), ``last.pt`` / ``best.pt`` (atomic),
 ``history.json`` (per-epoch loss and accuracy), and at the end ``metrics.json`` (val/test accuracy,
@@ -16,12 +17,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm import tqdm
 
-from vehiclekit.models.factory import BACKBONES, Classifier
+from vehiclekit.models.factory import BACKBONES, Classifier, backbone_spec
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
+from vehiclekit.training import vehicle_type_v2
 from vehiclekit.training.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.metrics import classification_report, plot_confusion
 from vehiclekit.training.schedules import warmup_cosine
@@ -30,7 +32,13 @@ from vehiclekit.training.transforms import eval_transform, train_transform
 DATASETS = {
     "vehicle-types": lambda root, split: load_vehicle_types(root, split),
     "stanford-cars-body": lambda root, split: load_stanford_cars(root, "body_type", split),
+    "stanford-cars-make": lambda root, split: load_stanford_cars(root, "make", split),
+    # make-model-year (196 classes); export adds each class's make and body type (label groups)
+    "stanford-cars-model": lambda root, split: load_stanford_cars(root, "class_name", split),
+    "vehicle-type-v2": vehicle_type_v2.load,
 }
+#: Datasets joined from several sources: the test split is also scored per source (domain).
+DOMAINS = {"vehicle-type-v2": lambda root, split: {s: vehicle_type_v2.load_source(root, s, split) for s in vehicle_type_v2.SOURCES}}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,12 +49,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--img-size", type=int, default=96, help="square input size in pixels")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.1, help="peak SGD learning rate (cosine decay, linear warm-up)")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="SGD (Nesterov, momentum 0.9) or AdamW")
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (cosine decay, linear warm-up)")
     p.add_argument("--warmup-epochs", type=int, default=2)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.0, help="dropout before the linear head")
-    p.add_argument("--init", help="backbone checkpoint to start from (e.g. from `train-vehicle pretrain`)")
+    p.add_argument("--init", help="`imagenet` (the backbone's ImageNet weights) or a backbone checkpoint "
+                                  "(e.g. from `train-vehicle pretrain`)")
+    p.add_argument("--frozen-blocks", type=int, default=0,
+                   help="EfficientNet: keep the stem and the first N block stages fixed (faster; early features are generic)")
+    p.add_argument("--drop-path", type=float, default=0.0, help="EfficientNet: stochastic depth rate")
+    p.add_argument("--balance", choices=("none", "sqrt"), default="none",
+                   help="sqrt: draw each epoch's samples with probability ~ 1/sqrt(class count) (rare classes seen more)")
     add_run_arguments(p, "runs/supervised")
 
 
@@ -60,13 +75,18 @@ def run(args: argparse.Namespace) -> int:
         train_data = train_data.subset(label_subset(train_data.labels, args.labels_fraction, args.seed))
     val_data, test_data = (DATASETS[args.dataset](root, s) for s in ("val", "test"))
     classes = train_data.classes
-    train_set = ImageDataset(train_data, train_transform(args.img_size), "decode train")
-    val_set = ImageDataset(val_data, eval_transform(args.img_size), "decode val")
+    norm = backbone_spec(args.arch)
+    max_side = 2 * args.img_size  # decode once at twice the input size: enough for crop augmentation
+    train_set = ImageDataset(train_data, train_transform(args.img_size, norm.mean, norm.std), "decode train", max_side)
+    val_set = ImageDataset(val_data, eval_transform(args.img_size, norm.mean, norm.std), "decode val", max_side)
 
-    model = Classifier(args.arch, len(classes), args.dropout)
-    if args.init:
-        model.backbone.load_state_dict(load_checkpoint(Path(args.init))["backbone"])
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
+    # channels-last: 1.6x faster training steps for EfficientNet-Lite0 on this CPU (0.95 vs 1.54 s per batch of 32 at 160 px)
+    model = build_model(args, len(classes)).to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if args.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(params, lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
     steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch))
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
@@ -82,8 +102,11 @@ def run(args: argparse.Namespace) -> int:
     for epoch in range(start_epoch, args.epochs):
         generator = torch.Generator().manual_seed(args.seed * 1000 + epoch)  # same order after a resume
         torch.manual_seed(args.seed * 1000 + epoch)
-        loader = DataLoader(train_set, args.batch_size, shuffle=True, drop_last=True, generator=generator,
-                            num_workers=args.workers, worker_init_fn=seed_worker, persistent_workers=False)
+        sampler = None
+        if args.balance == "sqrt":
+            sampler = WeightedRandomSampler(sqrt_balanced_weights(train_set.labels), len(train_set), generator=generator)
+        loader = DataLoader(train_set, args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True,
+                            generator=generator, num_workers=args.workers, worker_init_fn=seed_worker, persistent_workers=False)
         t0 = time.time()
         train_loss = train_one_epoch(model, loader, criterion, optimizer, scheduler, f"epoch {epoch + 1}/{args.epochs}")
         val_acc = evaluate(model, val_set, args.batch_size)["accuracy"]
@@ -101,12 +124,38 @@ def run(args: argparse.Namespace) -> int:
     best = load_checkpoint(out / "best.pt")
     model.load_state_dict(best["model"])
     metrics = {"best_epoch": best["epoch"] + 1, "classes": list(classes), "train_images": len(train_set)}
-    for name, data in (("val", val_data), ("test", test_data)):
-        metrics[name] = evaluate(model, ImageDataset(data, eval_transform(args.img_size), f"decode {name}"), args.batch_size)
+    test_sets = {"val": val_data, "test": test_data}
+    if args.dataset in DOMAINS:
+        test_sets |= {f"test/{source}": data for source, data in DOMAINS[args.dataset](root, "test").items() if len(data)}
+    for name, data in test_sets.items():
+        metrics[name] = evaluate(model, ImageDataset(data, eval_transform(args.img_size, norm.mean, norm.std), f"decode {name}", max_side),
+                                 args.batch_size)
     write_json(out / "metrics.json", metrics)
     plot_confusion(metrics["test"]["confusion"], classes, out / "confusion.png", f"{args.dataset} test, {args.arch} ({metrics['test']['accuracy']:.2%})")
     print(f"test accuracy {metrics['test']['accuracy']:.4f} (best val epoch {metrics['best_epoch']}); run dir {out}")
     return 0
+
+
+def build_model(args: argparse.Namespace, num_classes: int) -> Classifier:
+    """The classifier a run trains: ``--init imagenet`` loads the backbone's ImageNet weights, a path
+    loads a ``train-vehicle pretrain`` backbone checkpoint."""
+    options = {}
+    if args.frozen_blocks:
+        options["frozen_blocks"] = args.frozen_blocks
+    if args.drop_path:
+        options["drop_path_rate"] = args.drop_path
+    model = Classifier(args.arch, num_classes, args.dropout, imagenet=args.init == "imagenet", **options)
+    if args.init and args.init != "imagenet":
+        model.backbone.load_state_dict(load_checkpoint(Path(args.init))["backbone"])
+    return model
+
+
+def sqrt_balanced_weights(labels: list[int]) -> torch.Tensor:
+    """Per-sample weights 1/sqrt(n_class): class c is drawn in proportion to sqrt(n_c) instead of n_c
+    ("square-root sampling", Mahajan et al., ECCV 2018), a middle way between the natural
+    distribution and full class balance that over-repeats a 13-image class less."""
+    counts = torch.bincount(torch.tensor(labels))
+    return counts.double().rsqrt()[torch.tensor(labels)]
 
 
 def train_one_epoch(model, loader, criterion, optimizer, scheduler, desc: str) -> float:
@@ -114,7 +163,7 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, desc: str) -
     total, count = 0.0, 0
     bar = tqdm(loader, desc=desc, leave=False, mininterval=2)
     for images, targets in bar:
-        loss = criterion(model(images), targets)
+        loss = criterion(model(images.to(memory_format=torch.channels_last)), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

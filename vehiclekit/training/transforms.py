@@ -4,35 +4,43 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchvision.transforms import v2
+from torchvision.transforms import RandomResizedCrop, v2
 
 from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, classifier_input
 
 
-def eval_transform(size: int):
-    """Exactly the SDK's pre-processing (:func:`classifier_input`), as a tensor."""
+def eval_transform(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """Exactly the SDK's pre-processing (:func:`classifier_input`), as a tensor. ``mean``/``std``:
+    the backbone's normalisation (:class:`~vehiclekit.models.factory.BackboneSpec`)."""
 
     def apply(bgr: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(classifier_input([bgr], (size, size))[0])
+        return torch.from_numpy(classifier_input([bgr], (size, size), mean, std)[0])
 
     return apply
 
 
-def train_transform(size: int):
-    """Supervised augmentation for small traffic-camera crops: a mild random resized crop (the
-    vehicle must stay in view), horizontal flip and light colour jitter (day/night, camera gain)."""
+def train_transform(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """Supervised augmentation for vehicle crops: a mild random resized crop (the vehicle must stay
+    in view), horizontal flip and light colour jitter (day/night, camera gain).
+
+    The crop covers 60-100 % of the image with an aspect ratio within 0.8-1.25x *the image's own*,
+    then is squashed to the square input, as :func:`classifier_input` squashes at inference: a square
+    crop of a wide car photo would cut its ends, which costs body-type accuracy.
+    """
     augment = v2.Compose(
         [
-            v2.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.8, 1.25), antialias=True),
             v2.RandomHorizontalFlip(),
             v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.02),
             v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            v2.Normalize(mean, std),
         ]
     )
 
     def apply(bgr: np.ndarray) -> torch.Tensor:
-        return augment(_rgb_tensor(bgr))
+        rgb = _rgb_tensor(bgr)
+        aspect = rgb.shape[2] / rgb.shape[1]
+        top, left, h, w = RandomResizedCrop.get_params(rgb, scale=(0.6, 1.0), ratio=(0.8 * aspect, 1.25 * aspect))
+        return augment(v2.functional.resized_crop(rgb, top, left, h, w, [size, size], antialias=True))
 
     return apply
 

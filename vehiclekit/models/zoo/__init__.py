@@ -2,6 +2,8 @@
 
 Pure metadata (no torch). Shipped classifiers live beside this file as ONNX with a model card;
 the YOLOX-Nano detector is not shipped and is resolved from :func:`vehiclekit.paths.models_dir`.
+A name gives the newest version (``vehicle-type``); ``NAME@VERSION`` an older one that stays
+loadable (``vehicle-type@1``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from vehiclekit.errors import ModelNotFoundError
 from vehiclekit.paths import models_dir
 
 ZOO_DIR = Path(__file__).resolve().parent
+
+#: The labels of ``vehicle-type`` v2, in output order: a contract that tariffs, statistics and
+#: checks rely on.
+VEHICLE_TYPES = ("motorcycle", "car", "suv", "van", "pickup", "bus", "truck", "heavy-truck")
 
 # COCO category ids (as in instances.json) of the classes the detector reports as vehicles.
 COCO_VEHICLE_CLASSES = {2: "bicycle", 3: "car", 4: "motorcycle", 6: "bus", 8: "truck"}
@@ -31,6 +37,15 @@ class ZooModel:
     description: str
     shipped: bool = True  # False: resolved from models_dir(), never committed
     card: str | None = None
+    version: str = "1"
+    #: A label group of the model's metadata the classifier answers in (e.g. "make" of a
+    #: make-model-year classifier: its classes' probabilities summed per make); None: the classes.
+    group: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``NAME@VERSION``, the name that always loads this exact model."""
+        return f"{self.name}@{self.version}"
 
     @property
     def path(self) -> Path:
@@ -55,15 +70,48 @@ class ZooModel:
         return path
 
 
+#: Every version of every model, by ``NAME@VERSION``.
 ZOO: dict[str, ZooModel] = {
-    m.name: m
+    m.key: m
     for m in (
         ZooModel(
             name="vehicle-type",
             task="classification",
             filename="vehicle_type.onnx",
-            description="6 traffic-camera vehicle types (bike, car, juggernaut, minibus, pickup, truck)",
+            description="v1: 6 traffic-camera vehicle types (bike, car, juggernaut, minibus, pickup, truck), from scratch",
             card="vehicle_type.md",
+        ),
+        ZooModel(
+            name="vehicle-type",
+            version="2",
+            task="classification",
+            filename="vehicle_type_v2.onnx",
+            description="v2: 8 vehicle types (motorcycle, car, suv, van, pickup, bus, truck, heavy-truck), "
+            "ImageNet EfficientNet-Lite0 fine-tuned on traffic-camera crops and street photos",
+            card="vehicle_type_v2.md",
+        ),
+        ZooModel(
+            name="vehicle-model",
+            task="classification",
+            filename="vehicle_model.onnx",
+            description="196 make-model-years of Stanford Cars (2012-era US market), ImageNet EfficientNet-Lite0 fine-tuned",
+            card="vehicle_model.md",
+        ),
+        ZooModel(
+            name="vehicle-make",
+            task="classification",
+            filename="vehicle_model.onnx",
+            description="49 makes: vehicle-model's make-model-year probabilities summed per make",
+            card="vehicle_model.md",
+            group="make",
+        ),
+        ZooModel(
+            name="vehicle-body",
+            task="classification",
+            filename="vehicle_model.onnx",
+            description="8 Stanford Cars body types: vehicle-model's probabilities summed per body type",
+            card="vehicle_model.md",
+            group="body",
         ),
         ZooModel(
             name="vehicle-reid",
@@ -83,9 +131,22 @@ ZOO: dict[str, ZooModel] = {
 }
 
 
+def latest() -> dict[str, ZooModel]:
+    """Model name -> its newest version."""
+    out: dict[str, ZooModel] = {}
+    for m in ZOO.values():
+        if m.name not in out or int(m.version) > int(out[m.name].version):
+            out[m.name] = m
+    return out
+
+
 def get(name: str) -> ZooModel:
-    """Look a model up by name; unknown names list the known ones."""
-    try:
-        return ZOO[name]
-    except KeyError:
-        raise ModelNotFoundError(f"unknown zoo model {name!r}; known models: {sorted(ZOO)}") from None
+    """Look a model up by ``NAME`` (its newest version) or ``NAME@VERSION``; unknown names list the
+    known ones."""
+    found = ZOO.get(name) if "@" in name else latest().get(name)
+    if found is None:
+        raise ModelNotFoundError(
+            f"unknown zoo model {name!r}; known models: {sorted(latest())} (older versions: "
+            f"{sorted(k for k, m in ZOO.items() if m is not latest()[m.name])})"
+        )
+    return found

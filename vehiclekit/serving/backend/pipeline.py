@@ -1,7 +1,8 @@
 """``vehicle_pipeline``: one encoded image in; every vehicle's box, detector label and score, its
-type and, when the request asks for ``embeddings``, its re-ID embedding. The SDK's
-:class:`VehicleRecognizer` (decode and validate, detect, crop, classify and embed the crops in one
-batch each) running on ``yolox_nano``, ``vehicle_type`` and ``vehicle_reid`` via BLS."""
+type and, when the request asks for them, its re-ID embedding (``embeddings``) and its
+make-model-year probabilities (``model_probabilities``). The SDK's :class:`VehicleRecognizer`
+(decode and validate, detect, crop, classify and embed the crops in one batch each) running on
+``yolox_nano``, ``vehicle_type``, ``vehicle_reid`` and ``vehicle_model`` via BLS."""
 
 from __future__ import annotations
 
@@ -18,16 +19,20 @@ from vehiclekit.serving.backend.bls import BlsSession
 from vehiclekit.serving.backend.responses import config_parameters, respond_each
 from vehiclekit.serving.backend.tensors import image_bytes, recognition_tensors, request_parameters
 from vehiclekit.models.serving_contract import (
+    ATTRIBUTES,
     CLASSIFIER,
     DETECTOR_NETWORK,
+    DUPLICATE_IOU,
+    DETECTOR_TYPE_SCORE,
     EMBEDDINGS,
     IOU_THRESHOLD,
     MIN_BOX_SIZE,
+    MODEL_PROBABILITIES,
     REID,
     SCORE_THRESHOLD,
 )
 
-PARAMETERS = (SCORE_THRESHOLD, IOU_THRESHOLD, MIN_BOX_SIZE)
+PARAMETERS = (SCORE_THRESHOLD, IOU_THRESHOLD, MIN_BOX_SIZE, DUPLICATE_IOU, DETECTOR_TYPE_SCORE)
 
 
 class TritonPythonModel:
@@ -36,27 +41,37 @@ class TritonPythonModel:
         self.classifier = VehicleClassifier(session=BlsSession.from_parameters(CLASSIFIER, parameters))
         self.network = BlsSession.from_parameters(DETECTOR_NETWORK, parameters)
         self.reid = VehicleReID(session=BlsSession.from_parameters(REID, parameters))
+        self.attributes = VehicleClassifier(session=BlsSession.from_parameters(ATTRIBUTES, parameters))
 
     @functools.lru_cache(maxsize=16)
     def recognizer(
-        self, score_threshold: float | None, iou_threshold: float | None, min_box_size: float | None, embed: bool
+        self, score_threshold: float | None, iou_threshold: float | None, min_box_size: float | None,
+        duplicate_iou: float | None, detector_type_score: float | None, embed: bool, models: bool,
     ) -> VehicleRecognizer:
         """A recognizer per parameter set clients ask for (None: the SDK default)."""
         thresholds = {SCORE_THRESHOLD: score_threshold, IOU_THRESHOLD: iou_threshold}
         detector = VehicleDetector(session=self.network, **{k: v for k, v in thresholds.items() if v is not None})
-        reid = self.reid if embed else None
-        if min_box_size is None:
-            return VehicleRecognizer(self.classifier, detector, reid=reid)
-        if not min_box_size.is_integer():
-            raise ValueError(f"request parameter {MIN_BOX_SIZE!r} must be a whole number of pixels, got {min_box_size}")
-        return VehicleRecognizer(self.classifier, detector, min_box_size=int(min_box_size), reid=reid)
+        options = {"reid": self.reid if embed else None}
+        if models:
+            options |= {"attributes": ("model",), "attribute_classifier": self.attributes}
+        if duplicate_iou is not None:
+            options["duplicate_iou"] = duplicate_iou
+        if detector_type_score is not None:
+            options["detector_type_score"] = None if detector_type_score > 1 else detector_type_score
+        if min_box_size is not None:
+            if not min_box_size.is_integer():
+                raise ValueError(f"request parameter {MIN_BOX_SIZE!r} must be a whole number of pixels, got {min_box_size}")
+            options["min_box_size"] = int(min_box_size)
+        return VehicleRecognizer(self.classifier, detector, **options)
 
     def execute(self, requests: list[Any]) -> list[pb_utils.InferenceResponse]:
         return respond_each(requests, self._recognize)
 
     def _recognize(self, request: Any) -> list[pb_utils.Tensor]:
         chosen = request_parameters(request, PARAMETERS)
-        embed = EMBEDDINGS in request.requested_output_names()
-        recognizer = self.recognizer(*(chosen.get(name) for name in PARAMETERS), embed)
+        asked = request.requested_output_names()
+        embed, models = EMBEDDINGS in asked, MODEL_PROBABILITIES in asked
+        recognizer = self.recognizer(*(chosen.get(name) for name in PARAMETERS), embed, models)
         vehicles = recognizer.recognize(image_bytes(request))
-        return recognition_tensors(vehicles, self.classifier.labels, self.reid.dim if embed else None)
+        return recognition_tensors(vehicles, self.classifier.labels, self.reid.dim if embed else None,
+                                   self.attributes.labels if models else None)

@@ -13,6 +13,7 @@ from vehiclekit.sdk.types import Detection, RecognizedVehicle
 from vehiclekit.models.serving_contract import (
     BOXES,
     EMBEDDINGS,
+    MODEL_PROBABILITIES,
     IMAGE,
     LABELS,
     SCORES,
@@ -56,11 +57,13 @@ def detection_tensors(detections: Sequence[Detection]) -> list[pb_utils.Tensor]:
 
 
 def recognition_tensors(
-    vehicles: Sequence[RecognizedVehicle], type_labels: Sequence[str], embedding_dim: int | None = None
+    vehicles: Sequence[RecognizedVehicle], type_labels: Sequence[str], embedding_dim: int | None = None,
+    model_labels: Sequence[str] | None = None,
 ) -> list[pb_utils.Tensor]:
     """:func:`detection_tensors` plus ``type_labels`` [K] bytes, ``type_confidences`` [K] float32 and
     ``type_probabilities`` [K, C] float32 (columns in ``type_labels`` order); with ``embedding_dim``,
-    also ``embeddings`` [K, D] float32."""
+    also ``embeddings`` [K, D] float32; with ``model_labels``, also ``model_probabilities`` [K, M]
+    float32 (columns in that order; zeros for a vehicle without a ``model`` attribute)."""
     kinds = [v.classification for v in vehicles]
     probabilities = np.array([[k.probabilities[label] for label in type_labels] for k in kinds], dtype=np.float32)
     tensors = [
@@ -72,4 +75,8 @@ def recognition_tensors(
     if embedding_dim is not None:
         embeddings = np.array([v.embedding for v in vehicles], dtype=np.float32).reshape(-1, embedding_dim)
         tensors.append(pb_utils.Tensor(EMBEDDINGS, embeddings))
+    if model_labels is not None:
+        rows = [[v.attributes["model"].probabilities[m] for m in model_labels] if "model" in v.attributes
+                else [0.0] * len(model_labels) for v in vehicles]
+        tensors.append(pb_utils.Tensor(MODEL_PROBABILITIES, np.array(rows, dtype=np.float32).reshape(-1, len(model_labels))))
     return tensors
