@@ -51,3 +51,31 @@ def test_make_model_and_body_names_load_with_the_stanford_labels(data_dir):
     assert len(VehicleClassifier(model="vehicle-make").labels) == 49
     assert VehicleClassifier(model="vehicle-body").labels == (
         "convertible", "coupe", "hatchback", "pickup", "sedan", "suv", "van", "wagon")
+
+
+def test_calibration_scores_are_the_textbook_ones():
+    """ECE = sum over bins of (share of samples) x |accuracy - mean confidence|; top-5 from the probabilities."""
+    from vehiclekit.sdk import Prediction
+    from vehiclekit.training.evaluate_attributes import scores
+
+    def pred(label, confidence, others):
+        probabilities = {label: confidence, **others}
+        return Prediction(label=label, confidence=confidence, probabilities=probabilities, model="m", model_version="1")
+
+    rest = {f"x{i}": 0.1 / 6 for i in range(6)}
+    predictions = [pred("a", 0.9, {"b": 0.1}), pred("a", 0.9, {"b": 0.1}), pred("b", 0.3, {"a": 0.2, **rest})]
+    s = scores(predictions, ["a", "b", "a"])
+    assert s["top1"] == pytest.approx(1 / 3) and s["top5"] == pytest.approx(1.0)
+    # bin [0.867, 0.933): 2 samples, accuracy 0.5, confidence 0.9; bin [0.267, 0.333): 1 sample, accuracy 0, confidence 0.3
+    assert s["ece"] == pytest.approx(2 / 3 * 0.4 + 1 / 3 * 0.3)
+
+
+def test_make_model_and_body_accuracy_on_stanford_test(data_dir):
+    """Measured when it shipped (docs/results.md §10): model 0.800, make 0.901, body 0.915."""
+    from vehiclekit.training.datasets import load_stanford_cars
+
+    test = load_stanford_cars(data_dir, "class_name", "test")
+    answers = VehicleClassifier(model="vehicle-model").predict_groups(list(test.paths), [None, "make", "body"])
+    for i, (column, floor) in enumerate((("class_name", 0.78), ("make", 0.88), ("body_type", 0.90))):
+        truth = load_stanford_cars(data_dir, column, "test").named_labels()
+        assert sum(a[i].label == t for a, t in zip(answers, truth)) / len(truth) >= floor, column

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     groups = [None if a == "model" else a for a in attributes]
     test = load_stanford_cars(root, "class_name", "test")
     answers = clf.predict_groups(list(test.paths), groups)
-    metrics = {"model": {"source": args.model, "name": clf.metadata.name, "version": clf.metadata.version}, "n": len(test)}
+    metrics = {"classifier": {"source": args.model, "name": clf.metadata.name, "version": clf.metadata.version}, "n": len(test)}
     for i, attribute in enumerate(attributes):
         truth = [t for t in load_stanford_cars(root, TRUTH_COLUMN[attribute], "test").named_labels()]
         metrics[attribute] = scores([a[i] for a in answers], truth)
@@ -103,7 +103,7 @@ def plot_reliability(metrics: dict, attributes: list[str], path: Path) -> None:
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
                title=f"{attribute} ({m['classes']} classes)\ntop-1 {m['top1']:.1%}, ECE {m['ece']:.3f}")
         ax.legend(loc="upper left", fontsize=8)
-    fig.suptitle(f"{metrics['model']['name']} v{metrics['model']['version']}: reliability on Stanford Cars test ({metrics['n']} photos)")
+    fig.suptitle(f"{metrics['classifier']['name']} v{metrics['classifier']['version']}: reliability on Stanford Cars test ({metrics['n']} photos)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -113,4 +113,4 @@ def report(m: dict, attributes: list[str]) -> str:
     lines = ["| attribute | classes | top-1 | top-5 | mean confidence | ECE |", "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {a} | {m[a]['classes']} | {m[a]['top1']:.1%} | {m[a]['top5']:.1%} | {m[a]['mean_confidence']:.1%} | "
               f"{m[a]['ece']:.3f} |" for a in attributes]
-    return f"Stanford Cars test split, {m['n']} photos, {m['model']['source']}\n\n" + "\n".join(lines) + "\n"
+    return f"Stanford Cars test split, {m['n']} photos, {m['classifier']['source']}\n\n" + "\n".join(lines) + "\n"
