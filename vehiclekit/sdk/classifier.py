@@ -61,7 +61,7 @@ class VehicleClassifier:
 
     ``group`` answers in one of the model's label groups instead of its classes: a make-model-year
     classifier gives makes with ``group="make"`` (each make's probability is the sum of its models'),
-    so make and model never contradict each other. Zoo names set it (``vehicle-make``, ``vehicle-body``).
+    so make and model come from one distribution. Zoo names set it (``vehicle-make``, ``vehicle-body``).
     """
 
     #: Images sent to ONNX Runtime per run in :meth:`predict_batch` (bounds memory).
@@ -88,6 +88,7 @@ class VehicleClassifier:
         self._group_matrix = None
         #: The model's own metadata (all label groups), whatever ``group`` this classifier answers in.
         self.model_metadata = self.metadata
+        self._answers: dict[str | None, tuple] = {}  # group -> (labels, matrix or None, name), built once
         if group is not None:
             labels, self._group_matrix = group_matrix(self.metadata, group)
             self.metadata = dataclasses.replace(self.metadata, name=f"{self.metadata.name}:{group}", labels=labels, groups={})
@@ -141,11 +142,18 @@ class VehicleClassifier:
         return self._answer(probabilities[None].astype(np.float64), groups)[0]
 
     def _answer(self, probabilities: np.ndarray, groups: Sequence[str | None]) -> list[list[Prediction]]:
-        meta = self.model_metadata
-        answers = [(meta.labels, None, meta.name) if g is None else (*group_matrix(meta, g), f"{meta.name}:{g}") for g in groups]
+        answers = [self._group_answer(g) for g in groups]
         grouped = [probabilities if m is None else probabilities @ m for _, m, _ in answers]
         return [[self._prediction(p[i], labels, name) for p, (labels, _, name) in zip(grouped, answers)]
                 for i in range(len(probabilities))]
+
+    def _group_answer(self, group: str | None) -> tuple:
+        """(labels, class-to-group matrix or None, prediction name) of ``group``, computed once."""
+        if group not in self._answers:
+            meta = self.model_metadata
+            self._answers[group] = ((meta.labels, None, meta.name) if group is None
+                                    else (*group_matrix(meta, group), f"{meta.name}:{group}"))
+        return self._answers[group]
 
     def _class_probabilities(self, images_bgr: list[np.ndarray]) -> np.ndarray:
         meta = self.model_metadata
