@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 
-.PHONY: setup demo test bench clean-venv
+.PHONY: setup demo test bench clean-venv postgresql
 
 setup: $(STAMP)
 
@@ -19,7 +19,14 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/vehiclekit predict --data-samples --save-annotated demo-output
 
-test: $(STAMP)
+# The store tests start a real PostgreSQL server (tests/pg_server.py): Debian's package, installed
+# with apt when it is missing and we are root; otherwise those tests fail saying how to install it.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  --no-install-recommends postgresql >/dev/null; } || echo "PostgreSQL is missing: apt-get install postgresql (as root)"
+
+test: $(STAMP) postgresql
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 

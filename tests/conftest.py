@@ -83,3 +83,32 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 def box_iou():
     """:func:`iou`, as a fixture so test modules need not import conftest."""
     return iou
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for this test session (see ``pg_server.py``): its URL prefix."""
+    import shutil
+    import tempfile
+
+    from pg_server import INSTALL_HINT, postgres_bin, postgres_server
+
+    if postgres_bin() is None:
+        pytest.fail(f"the store tests need PostgreSQL: {INSTALL_HINT}", pytrace=False)
+    folder = Path(tempfile.mkdtemp(prefix="vehiclekit-pg-"))   # not under pytest's 0700 temp: the server runs as postgres
+    try:
+        with postgres_server(folder) as server:
+            yield server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """A fresh, empty parking/statistics database: a SQLite file, or a new database on the real
+    PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    from pg_server import create_database
+
+    return create_database(request.getfixturevalue("postgres"))

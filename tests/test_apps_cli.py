@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 
 from vehiclekit.cli import main
@@ -25,7 +26,7 @@ def test_parking_enter_exit_review_and_report(tmp_path: Path, images: Path, caps
     assert main(["parking", "enter", str(images / "bus_0002_cam1.jpg"), "--gate", "north",
                  "--time", "2026-05-01T08:00:00+02:00", *db]) == 0
     assert main(["parking", "exit", str(images / "bus_0002_cam2.jpg"), "--gate", "south",
-                 "--time", "2026-05-01T10:00:00+02:00", "--threshold", "0.9", *db]) == 3     # similarity ~0.75: review
+                 "--time", "2026-05-01T10:00:00+02:00", "--threshold", "1.0", *db]) == 3     # nothing reaches 1.0: review
     assert "not charged" in capsys.readouterr().out
     assert main(["parking", "exit", "--session", "1", "--gate", "south", "--time", "2026-05-01T10:00:00+02:00",
                  "--json", *db]) == 0
@@ -36,6 +37,33 @@ def test_parking_enter_exit_review_and_report(tmp_path: Path, images: Path, caps
     assert main(["parking", "report", "--json", "--db", db[1]]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["reviews"] == 1 and sum(t["closed"] for t in report["types"].values()) == 1
+
+
+def test_parking_review_shows_the_case_and_resolve_charges_once(tmp_path: Path, images: Path, capsys):
+    db, tariff = ["--db", str(tmp_path / "p.db")], ["--tariff", TARIFF]
+    assert main(["parking", "enter", str(images / "bus_0002_cam1.jpg"), "--gate", "north",
+                 "--time", "2026-05-01T08:00:00+02:00", *db, *tariff]) == 0
+    assert main(["parking", "exit", str(images / "bus_0002_cam2.jpg"), "--gate", "south",
+                 "--time", "2026-05-01T10:30:00+02:00", "--threshold", "1.0", *db, *tariff]) == 3
+    capsys.readouterr()
+    assert main(["parking", "review", "--out", str(tmp_path / "cases"), *db]) == 0
+    out = capsys.readouterr().out
+    assert "review #1 unmatched" in out and "case-1.jpg" in out and "parking resolve CASE" in out
+    picture = cv2.imread(str(tmp_path / "cases" / "case-1.jpg"))
+    exit_image, entry_image = (cv2.imread(str(images / f"bus_0002_cam{c}.jpg")) for c in (2, 1))
+    scaled_widths = sum(round(im.shape[1] * 240 / im.shape[0]) for im in (exit_image, entry_image))
+    assert picture.shape[0] == 240 + 28 and picture.shape[1] >= scaled_widths        # both images, side by side
+    assert main(["parking", "resolve", "1", "--match", "1", "--by", "alice", "--json", *db, *tariff]) == 0
+    receipt = json.loads(capsys.readouterr().out)
+    assert receipt["session_id"] == 1 and receipt["exit_time"].startswith("2026-05-01T08:30:00")   # the exit, in UTC
+    assert main(["parking", "resolve", "1", "--no-match", "--by", "bob", *db, *tariff]) == 1
+    assert "already resolved (match session 1) by alice" in capsys.readouterr().err
+    assert main(["parking", "review", *db]) == 0 and "no open review cases" in capsys.readouterr().out
+    assert main(["parking", "review", "--all", "--json", "--out", str(tmp_path / "cases"), *db]) == 0
+    case = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert (case["status"], case["resolved_by"], case["resolved_session"]) == ("resolved", "alice", 1)
+    assert main(["parking", "report", "--json", *db]) == 0
+    assert sum(t["closed"] for t in json.loads(capsys.readouterr().out)["types"].values()) == 1
 
 
 def test_parking_errors_say_what_to_do(tmp_path: Path, images: Path, capsys):

@@ -110,11 +110,11 @@ def test_ingest_real_images_from_a_manifest(tmp_path: Path, data_dir: Path):
     store = Store(tmp_path / "stats.db")
     assert TrafficRecorder(store).ingest(read_manifest(manifest), progress=False) == 2
     events, vectors = store.events()
-    assert [e.direction for e in events] == ["entry", "exit"] and vectors.shape == (2, 256)
+    assert [e.direction for e in events] == ["entry", "exit"] and vectors.shape == (2, 1280)   # vehicle-reid v2
     report = traffic_report(events, vectors, "hour", "Europe/Berlin", threshold=0.7)
     assert report.dwell[0]["dwell_minutes"] == 165                                       # across the DST change
     assert events[0].image.endswith("bus_0002_cam1.jpg") and events[0].type_confidence > 0
     assert store.events(start=utc(2026, 3, 29, 1))[0][0].direction == "exit"
     assert TrafficRecorder(store).record(None, "east", "entry", utc(2026, 3, 29, 5), vehicle_type="car",
-                                         embedding=np.ones(256)).vehicle_type == "car"
+                                         embedding=np.ones(1280)).vehicle_type == "car"
     assert len(store.events(end=utc(2026, 3, 29) + timedelta(days=1))[0]) == 3

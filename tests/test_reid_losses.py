@@ -65,6 +65,21 @@ def test_reid_net_layers_outputs_and_ssl_backbone_loading():
     torch.testing.assert_close(e.norm(dim=1), torch.ones(3))
 
 
+def test_flip_embedder_is_mirror_invariant_and_reid_net_takes_imagenet_efficientnet():
+    model = ReidNet("efficientnet-lite0", num_classes=5, gem=True, imagenet=True, frozen_blocks=2).eval()
+    assert model.num_features == 1280
+    reference = build_backbone("efficientnet-lite0", imagenet=True)
+    torch.testing.assert_close(model.backbone.state_dict(), reference.state_dict())      # ImageNet weights loaded
+    frozen = dict(model.backbone.named_parameters())
+    assert not frozen["net.blocks.1.0.conv_pw.weight"].requires_grad and frozen["net.blocks.2.0.conv_pw.weight"].requires_grad
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        flipped, plain = ReidEmbedder(model, flip=True), ReidEmbedder(model)
+        torch.testing.assert_close(flipped(x), flipped(x.flip(-1)), atol=1e-5, rtol=0)    # a car and its mirror image
+        assert not torch.allclose(plain(x), plain(x.flip(-1)), atol=1e-3)
+        torch.testing.assert_close(flipped(x).norm(dim=1), torch.ones(2))
+
+
 def test_pk_sampler_composition():
     counts = {"a": 5, "b": 1, "c": 3, "d": 2, "e": 4}
     identities = [name for name, n in counts.items() for _ in range(n)]
@@ -84,6 +99,19 @@ def test_pk_sampler_composition():
     assert len(seen) == len(set(seen))                 # every identity at most once per epoch
     assert list(PKSampler(identities, 2, 3, seed=0)) == batches     # deterministic given the seed
     assert any(list(PKSampler(identities, 2, 3, seed=s)) != batches for s in range(1, 5))
+
+
+def test_camera_aware_sampling_spreads_each_identity_over_its_cameras():
+    # identity a: 3 images from camera 1, 1 from camera 2; b: 2 + 2; c: camera 1 only
+    identities = ["a", "a", "a", "a", "b", "b", "b", "b", "c", "c"]
+    cameras = [1, 1, 1, 2, 1, 1, 2, 2, 1, 1]
+    for seed in range(20):
+        for batch in PKSampler(identities, p=3, k=2, seed=seed, cameras=cameras):
+            for name in ("a", "b"):
+                picked = [cameras[i] for i in batch if identities[i] == name]
+                assert sorted(picked) == [1, 2], (seed, name, picked)      # one per camera, never two from one
+    with pytest.raises(ValueError, match="cameras"):
+        PKSampler(identities, 2, 2, cameras=cameras[:-1])
 
 
 def test_pk_sampler_rejects_too_few_identities():

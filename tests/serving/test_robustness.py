@@ -48,7 +48,7 @@ def bad_images(street_jpeg) -> dict[str, tuple[bytes, str]]:
         "truncated": (street_jpeg[:600], undecodable),
         "corrupt": (png(64, 64, corrupt_crc=True), undecodable),
         "huge-side": (png(20_001, 2), "larger than the SDK accepts"),  # decodes; the SDK refuses the side
-        "huge-pixels": (png(12_000, 12_000), undecodable),  # 144 megapixels in 420 kB: refused before decoding
+        "huge-pixels": (png(12_000, 12_000), "12000x12000 pixels, larger than"),  # 420 kB: refused by its header
     }
 
 

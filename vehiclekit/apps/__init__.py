@@ -13,7 +13,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "vehiclekit.apps.errors": ("NaiveTimeError", "NoVehicleError", "SegmentError", "StoreError", "TariffError"),
+    "vehiclekit.apps.errors": ("NaiveTimeError", "NoVehicleError", "SegmentError", "SessionClosedError", "StoreError",
+                               "TariffError"),
     "vehiclekit.apps.parking": ("ParkingLot",),
     "vehiclekit.apps.results": ("AmbiguousExit", "Candidate", "ExitResult", "ParkingSession", "Receipt", "Review",
                                 "TrafficEvent", "UnmatchedExit"),

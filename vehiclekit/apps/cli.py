@@ -28,15 +28,21 @@ times: ISO-8601 with an offset, e.g. 2026-05-01T08:30:00+02:00 or 2026-05-01T06:
 examples:
   vehiclekit parking enter entry.jpg --gate north --tariff deploy/tariff.example.yaml
   vehiclekit parking exit exit.jpg --gate south --time 2026-05-01T10:05:00+02:00 --tariff deploy/tariff.example.yaml
-  vehiclekit parking exit --session 17 --gate south --tariff deploy/tariff.example.yaml   (after a review)
+  vehiclekit parking exit --session 17 --gate south --tariff deploy/tariff.example.yaml   (by hand at the gate)
+  vehiclekit parking review --out review/
+  vehiclekit parking resolve 4 --match 17 --by alice --tariff deploy/tariff.example.yaml
+  vehiclekit parking resolve 5 --no-match --by alice --tariff deploy/tariff.example.yaml
   vehiclekit parking sessions --status open
   vehiclekit parking report --json
 
 `parking exit` exits with status 0 and prints a receipt when the vehicle matched one open session;
-with status {REVIEW_EXIT_STATUS} when it was NOT charged (no session similar enough, or two about equally
-similar): the exit is stored for review (`parking sessions --reviews`), and an attendant closes the
-right session with `parking exit --session ID`. The re-ID model is weak (see docs/apps.md):
-expect most exits to go to review with the default threshold {DEFAULT_THRESHOLD} / margin {DEFAULT_MARGIN}.
+with status {REVIEW_EXIT_STATUS} when it was NOT charged (no session of the same vehicle type similar
+enough, or two about equally similar): the exit is stored as a review case. `parking review` lists
+the open cases and writes one picture per case (the exit image beside its candidates' entry
+images); `parking resolve CASE --match SESSION` charges that session for the stay up to the
+recorded exit, `--no-match` closes the case without a charge. Who resolved and when is stored; a
+case is resolved once and a session charged once. The default threshold {DEFAULT_THRESHOLD} / margin
+{DEFAULT_MARGIN} were chosen on held-out images (docs/results.md §11).
 """
 
 
@@ -81,6 +87,21 @@ def add_parking_parser(commands: argparse._SubParsersAction) -> None:
     leave.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                        help="review when the two best sessions are closer than this (default: %(default)s)")
     leave.set_defaults(run=run_exit)
+    review = _parking_command(sub, "review", "list the exits awaiting a human, each beside its candidate entries")
+    review.add_argument("--out", type=Path, default=Path("parking-review"),
+                        help="folder for one side-by-side picture per case (default: %(default)s)")
+    review.add_argument("--all", action="store_true", help="also list resolved cases (with who resolved them)")
+    review.set_defaults(run=run_review)
+    resolve = _parking_command(sub, "resolve", "settle review CASE: charge the session it matches, or no match")
+    resolve.add_argument("case", type=int, metavar="CASE", help="review case id (from `parking review`)")
+    decision = resolve.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--match", type=int, metavar="SESSION", help="the entry session this exit belongs to: charged")
+    decision.add_argument("--no-match", action="store_true", help="the exit belongs to no open session: nothing charged")
+    resolve.add_argument("--by", default=os.environ.get("USER") or None,
+                         help="who decides (stored with the decision; default: $USER)")
+    resolve.add_argument("--tariff", default=os.environ.get("VEHICLEKIT_TARIFF"), type=Path,
+                         help="tariff YAML (default: $VEHICLEKIT_TARIFF)")
+    resolve.set_defaults(run=run_resolve, crop="whole")
     sessions = _parking_command(sub, "sessions", "list sessions (or exits awaiting review)")
     sessions.add_argument("--status", choices=("open", "closed", "all"), default="open", help="default: open")
     sessions.add_argument("--reviews", action="store_true", help="list the uncharged exits awaiting review instead")
@@ -193,7 +214,7 @@ def _lot(args: argparse.Namespace):
     if args.tariff is None:
         raise TariffError("no tariff: pass --tariff FILE or set VEHICLEKIT_TARIFF (example: deploy/tariff.example.yaml)")
     return ParkingLot(load_tariff(args.tariff), Store(args.db), threshold=getattr(args, "threshold", DEFAULT_THRESHOLD),
-                      margin=getattr(args, "margin", DEFAULT_MARGIN), observer=Observer(args.crop))
+                      margin=getattr(args, "margin", DEFAULT_MARGIN), observer=Observer(args.crop, makes=True))
 
 
 def _time(args: argparse.Namespace):
@@ -221,6 +242,43 @@ def run_exit(args: argparse.Namespace) -> int:
         result = lot.exit(args.image, args.gate, _time(args))
     _show(result, args.json)
     return REVIEW_EXIT_STATUS if result.needs_review else 0
+
+
+def run_review(args: argparse.Namespace) -> int:
+    import cv2
+
+    from vehiclekit.apps.store import Store
+    from vehiclekit.sdk.draw import side_by_side
+
+    store = Store(args.db)
+    cases = store.reviews(None if args.all else "open")
+    if not cases:
+        print("no review cases" if args.all else "no open review cases")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        picture = args.out / f"case-{case.id}.jpg"
+        panels = [(case.image, f"exit {case.time:%Y-%m-%d %H:%M} {case.gate} ({case.vehicle_type})")]
+        for session_id, similarity in case.candidates:
+            entry = store.session(session_id)
+            panels.append((entry.entry_image, f"session {session_id} {entry.vehicle_type} sim {similarity:.2f} "
+                           f"({entry.status})"))
+        cv2.imwrite(str(picture), side_by_side(panels))
+        if args.json:
+            print(json.dumps({**case.model_dump(mode="json"), "status": case.status, "picture": str(picture)}))
+        else:
+            print(f"{case}\n  picture {picture}")
+    if not args.json:
+        print("settle a case with `vehiclekit parking resolve CASE --match SESSION` or `--no-match`")
+    return 0
+
+
+def run_resolve(args: argparse.Namespace) -> int:
+    if not args.by:
+        raise ValueError("say who resolves the case: --by NAME (stored with the decision)")
+    lot = _lot(args)
+    _show(lot.resolve(args.case, args.match, args.by), args.json)
+    return 0
 
 
 def run_sessions(args: argparse.Namespace) -> int:

@@ -15,6 +15,10 @@ class StoreError(VehiclekitError):
     """The session/event store cannot be opened or refused an operation."""
 
 
+class SessionClosedError(StoreError):
+    """A parking session is no longer open: another exit, gate or person closed it first."""
+
+
 class NoVehicleError(VehiclekitError):
     """No vehicle was found in an image (``crop="largest"`` mode)."""
 

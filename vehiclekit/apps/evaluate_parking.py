@@ -1,13 +1,14 @@
 """Evaluate parking entry/exit matching and fees on the vehicle-reid images.
 
-``python -m vehiclekit.apps.evaluate_parking [--split test] [--tune-on val]``
+``python -m vehiclekit.apps.evaluate_parking [--split test] [--tune-on val] [--types family|exact|off]``
 
 For each direction (cam1 = entry / cam2 = exit, and the reverse) a synthetic day of visits (see
 :mod:`vehiclekit.apps.synthetic`) runs through a real :class:`ParkingLot` on an in-memory store, in
 time order: an exit is matched only against the sessions open at that moment, and a wrong match
 closes someone else's session, as it would in the car park. An exit sent to review is resolved
-as a careful attendant would: the vehicle's true session is closed by hand (if a wrong match has
-not closed it already), so the open set stays realistic. Images are recognised once with the
+as a careful attendant would, through :meth:`ParkingLot.resolve`: matched to the vehicle's true
+session (or ``no-match`` if a wrong match has closed it already), so the open set stays realistic.
+Candidates are the open sessions whose recognised type agrees with the exit's (``--types``). Images are recognised once with the
 shipped models and passed to the lot as precomputed types and embeddings.
 
 Per exit: *correct* (charged to its own session; the fee is then compared with the fee that
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD
+from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, TypeRule
 from vehiclekit.apps.observer import Observer
 from vehiclekit.apps.parking import ParkingLot
 from vehiclekit.apps.store import Store
@@ -81,9 +82,9 @@ def recognise(visits: list[Visit], observer: Observer) -> Recognised:
 
 
 def simulate(visits: list[Visit], seen: Recognised, tariff: Tariff, entry_cam: int, threshold: float,
-             margin: float) -> Outcome:
+             margin: float, types: TypeRule = "family") -> Outcome:
     """Run the visits through a :class:`ParkingLot` in time order; count the exit outcomes."""
-    lot = ParkingLot(tariff, Store("sqlite://"), threshold=threshold, margin=margin)
+    lot = ParkingLot(tariff, Store("sqlite://"), threshold=threshold, margin=margin, types=types)
     events = sorted([(v.entry_time, 0, i) for i, v in enumerate(visits)] + [(v.exit_time, 1, i) for i, v in enumerate(visits)])
     owner: dict[int, int] = {}          # session id -> visit index
     session_of: dict[int, int] = {}     # visit index -> session id
@@ -102,8 +103,8 @@ def simulate(visits: list[Visit], seen: Recognised, tariff: Tariff, entry_cam: i
         if result.kind != "receipt":
             outcome.ambiguous += result.kind == "ambiguous"
             outcome.unmatched += result.kind == "unmatched"
-            if lot.store.session(session_of[i]).status == "open":    # the reviewer closes the right session
-                lot.close(session_of[i], "exit", time)
+            still_open = lot.store.session(session_of[i]).status == "open"
+            lot.resolve(result.review_id, session_of[i] if still_open else None, by="evaluation", time=time)
         elif owner[result.session_id] == i:
             outcome.correct += 1
             outcome.fee_correct += result.fee == truth
@@ -114,10 +115,10 @@ def simulate(visits: list[Visit], seen: Recognised, tariff: Tariff, entry_cam: i
     return outcome
 
 
-def sweep(visits: list[Visit], seen: Recognised, tariff: Tariff) -> dict[tuple[int, float, float], Outcome]:
+def sweep(visits: list[Visit], seen: Recognised, tariff: Tariff, types: TypeRule) -> dict[tuple[int, float, float], Outcome]:
     """Outcomes for every direction x threshold x margin."""
     grid = [(cam, t, m) for cam in (1, 2) for t in THRESHOLDS for m in MARGINS]
-    return {key: simulate(visits, seen, tariff, *key) for key in tqdm(grid, desc="sweeping", file=sys.stderr)}
+    return {key: simulate(visits, seen, tariff, *key, types) for key in tqdm(grid, desc="sweeping", file=sys.stderr)}
 
 
 def choose(outcomes: dict[tuple[int, float, float], Outcome]) -> tuple[float, float]:
@@ -162,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="without --tune-on (default: %(default)s)")
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="without --tune-on (default: %(default)s)")
     parser.add_argument("--all-open", action="store_true", help="every vehicle enters before the first exit")
+    parser.add_argument("--types", choices=("family", "exact", "off"), default="family",
+                        help="how entry and exit types must agree to be candidates (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="synthetic timeline seed (default: 0)")
     parser.add_argument("--tariff", type=Path, default=EXAMPLE_TARIFF, help="tariff YAML (default: the example)")
     parser.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA, else ../shared/data)")
@@ -171,21 +174,22 @@ def main(argv: list[str] | None = None) -> int:
     threshold, margin, report = args.threshold, args.margin, {}
     if args.tune_on:
         tune_visits = synthetic_visits(reid_pairs(root, args.tune_on), args.seed, all_open=args.all_open)
-        tuned = sweep(tune_visits, recognise(tune_visits, observer), tariff)
+        tuned = sweep(tune_visits, recognise(tune_visits, observer), tariff, args.types)
         threshold, margin = choose(tuned)
         print(f"chosen on {args.tune_on} ({len(tune_visits)} visits): threshold {threshold:.2f}, margin {margin:.2f}")
         print("\n".join(result_table({cam: tuned[(cam, threshold, margin)] for cam in (1, 2)})) + "\n")
     visits = synthetic_visits(reid_pairs(root, args.split), args.seed, all_open=args.all_open)
     seen = recognise(visits, observer)
-    results = {cam: simulate(visits, seen, tariff, cam, threshold, margin) for cam in (1, 2)}
-    print(f"{args.split} split, {len(visits)} visits, threshold {threshold:.2f}, margin {margin:.2f}"
+    results = {cam: simulate(visits, seen, tariff, cam, threshold, margin, args.types) for cam in (1, 2)}
+    print(f"{args.split} split, {len(visits)} visits, threshold {threshold:.2f}, margin {margin:.2f}, types {args.types}"
           f"{', all sessions open' if args.all_open else ''}:")
     print("\n".join(result_table(results)))
-    outcomes = sweep(visits, seen, tariff)
+    outcomes = sweep(visits, seen, tariff, args.types)
     print(f"\nsweep on {args.split} (margin {margin:.2f}; for information, not used for choosing):")
     print("\n".join(sweep_table(outcomes, margin)))
     if args.json:
-        report = {"split": args.split, "threshold": threshold, "margin": margin, "all_open": args.all_open,
+        report = {"split": args.split, "threshold": threshold, "margin": margin, "types": args.types,
+                  "reid_model": observer.reid.metadata.version, "all_open": args.all_open,
                   "seed": args.seed, "results": {f"cam{c}": asdict(o) for c, o in results.items()},
                   "sweep": [dict(entry_cam=c, threshold=t, margin=m, **asdict(o)) for (c, t, m), o in outcomes.items()]}
         args.json.write_text(json.dumps(report, indent=1, default=str))

@@ -1,13 +1,18 @@
 """One decision rule for exit -> entry matching, shared by parking and the dwell-time statistics.
 
-The query embedding is compared (cosine = dot product of unit vectors) with every candidate:
+Candidates are first narrowed by what is known besides appearance (:func:`compatible`): the
+vehicle type must agree (by default within a family: car / SUV / van / pickup look alike from one
+end, so do truck / bus), and so must the make when both gates recognised it confidently. The
+query embedding is then compared (cosine = dot product of unit vectors) with every remaining
+candidate:
 
 * best similarity < ``threshold`` -> ``"unmatched"`` (for a human);
 * best and second best within ``margin`` of each other -> ``"ambiguous"`` (for a human);
 * otherwise -> ``"matched"`` to the best candidate.
 
-The defaults were chosen on the vehicle-reid *validation* split so that no exit was matched to a
-wrong session there (docs/apps.md, "Choosing the threshold").
+The defaults were chosen on the vehicle-reid *validation* split with the shipped re-ID model so that
+no exit was matched to a wrong session there (``python -m vehiclekit.apps.evaluate_parking --tune-on
+val``; docs/results.md §11).
 """
 
 from __future__ import annotations
@@ -17,10 +22,19 @@ from typing import Literal
 
 import numpy as np
 
+#: How the vehicle types of an entry and an exit must agree: ``exact`` label, same ``family``, or ``off``.
+TypeRule = Literal["exact", "family", "off"]
+#: Types one vehicle may be given at two gates (front and rear views). Labels not listed (another
+#: model's) must agree exactly.
+TYPE_FAMILIES = {"motorcycle": "two-wheeler", "car": "passenger", "suv": "passenger", "van": "passenger",
+                 "pickup": "passenger", "bus": "large", "truck": "large", "heavy-truck": "large"}
+#: A make recognised at both gates with at least this confidence must agree (below it, makes are ignored).
+MAKE_CONFIDENCE = 0.8
+
 #: Lowest cosine similarity accepted as a match.
-DEFAULT_THRESHOLD = 0.65
+DEFAULT_THRESHOLD = 0.30
 #: Best and second-best closer than this -> review.
-DEFAULT_MARGIN = 0.05
+DEFAULT_MARGIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,20 @@ class Decision:
     def best(self) -> int | None:
         """Index of the matched candidate (``None`` unless matched)."""
         return self.ranked[0][0] if self.kind == "matched" else None
+
+
+def compatible(exit_type: str, entry_type: str, rule: TypeRule = "family",
+               exit_make: tuple[str | None, float | None] = (None, None),
+               entry_make: tuple[str | None, float | None] = (None, None)) -> bool:
+    """Whether an exit can be the vehicle of an entry by type (``rule``) and make (both known with
+    confidence >= :data:`MAKE_CONFIDENCE` and different -> not compatible)."""
+    if rule == "exact" and exit_type != entry_type:
+        return False
+    if rule == "family" and TYPE_FAMILIES.get(exit_type, exit_type) != TYPE_FAMILIES.get(entry_type, entry_type):
+        return False
+    (make_a, conf_a), (make_b, conf_b) = exit_make, entry_make
+    confident = None not in (make_a, make_b, conf_a, conf_b) and min(conf_a, conf_b) >= MAKE_CONFIDENCE
+    return not confident or make_a == make_b
 
 
 def unit(vector: np.ndarray) -> np.ndarray:

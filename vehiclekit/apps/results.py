@@ -30,6 +30,8 @@ class ParkingSession(BaseModel):
     fee: Decimal | None = None
     currency: str | None = None
     closed_by: Literal["match", "manual"] | None = None
+    make: str | None = Field(default=None, description="make recognised at entry (cars, SUVs, vans, pickups)")
+    make_confidence: float | None = None
 
     def __str__(self) -> str:
         text = f"#{self.id} {self.status} {self.vehicle_type} in {self.entry_gate} {self.entry_time.isoformat()}"
@@ -122,10 +124,22 @@ class Review(BaseModel):
     vehicle_type: str
     image: str | None = None
     candidates: list[tuple[int, float]]
+    resolution: Literal["match", "no-match"] | None = Field(default=None, description="None while open")
+    resolved_session: int | None = Field(default=None, description="the session a human charged this exit to")
+    resolved_by: str | None = None
+    resolved_at: AwareDatetime | None = None
+
+    @property
+    def status(self) -> Literal["open", "resolved"]:
+        return "open" if self.resolution is None else "resolved"
 
     def __str__(self) -> str:
         options = ", ".join(f"#{i} {sim:.3f}" for i, sim in self.candidates) or "no open session"
-        return f"review #{self.id} {self.kind} exit {self.time.isoformat()} at {self.gate} {self.vehicle_type} ({options}) {self.image or ''}"
+        text = f"review #{self.id} {self.kind} exit {self.time.isoformat()} at {self.gate} {self.vehicle_type} ({options}) {self.image or ''}"
+        if self.resolution:
+            target = f" session #{self.resolved_session}" if self.resolved_session else ""
+            text += f" -> {self.resolution}{target} by {self.resolved_by} at {self.resolved_at.isoformat()}"
+        return text
 
 
 class TrafficEvent(BaseModel):

@@ -42,7 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from vehiclekit.apps.errors import StoreError
+from vehiclekit.apps.errors import SessionClosedError, StoreError
 from vehiclekit.apps.results import ParkingSession, Review, TrafficEvent
 from vehiclekit.apps.times import require_aware
 
@@ -79,6 +79,8 @@ sessions = Table(
     Column("fee", String(32)),
     Column("currency", String(3)),
     Column("closed_by", String(8)),                                      # match | manual
+    Column("make", String(64)),
+    Column("make_confidence", Float),
 )
 reviews = Table(
     "reviews", metadata,
@@ -89,6 +91,10 @@ reviews = Table(
     Column("vehicle_type", String(32), nullable=False),
     Column("image", Text),
     Column("candidates", Text, nullable=False),                          # JSON [[session id, similarity], ...]
+    Column("resolution", String(8)),                                     # NULL (open) | match | no-match
+    Column("resolved_session", Integer),
+    Column("resolved_by", String(64)),
+    Column("resolved_at", UtcDateTime),
 )
 events = Table(
     "events", metadata,
@@ -105,7 +111,10 @@ events = Table(
 )
 #: Columns added to a table after its first release: (table, column, SQL type). A store created
 #: before gets them with ALTER TABLE on open (nullable, so old rows read as None).
-ADDED_COLUMNS = ((events, "make", "VARCHAR(64)"), (events, "make_confidence", "FLOAT"))
+ADDED_COLUMNS = ((events, "make", "VARCHAR(64)"), (events, "make_confidence", "FLOAT"),
+                 (sessions, "make", "VARCHAR(64)"), (sessions, "make_confidence", "FLOAT"),
+                 (reviews, "resolution", "VARCHAR(8)"), (reviews, "resolved_session", "INTEGER"),
+                 (reviews, "resolved_by", "VARCHAR(64)"), (reviews, "resolved_at", "TIMESTAMP"))
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -141,6 +150,10 @@ def _vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float32)
 
 
+def _review(row: Any) -> Review:
+    return Review(**{**row._mapping, "candidates": json.loads(row.candidates)})
+
+
 def _session(row: Any) -> ParkingSession:
     fields = dict(row._mapping)
     fields.pop("embedding", None)
@@ -163,11 +176,13 @@ class Store:
 
     # --- parking sessions -------------------------------------------------------------------
     def add_session(self, vehicle_type: str, type_confidence: float | None, embedding: np.ndarray,
-                    gate: str, time: datetime, image: str | None = None) -> ParkingSession:
+                    gate: str, time: datetime, image: str | None = None, make: str | None = None,
+                    make_confidence: float | None = None) -> ParkingSession:
         """Open a session; returns once it is committed (durable)."""
         values = {"status": "open", "vehicle_type": vehicle_type, "type_confidence": type_confidence,
-                      "embedding": np.asarray(embedding, np.float32).tobytes(), "entry_gate": gate,
-                      "entry_time": require_aware(time, "entry time"), "entry_image": image}
+                  "embedding": np.asarray(embedding, np.float32).tobytes(), "entry_gate": gate,
+                  "entry_time": require_aware(time, "entry time"), "entry_image": image, "make": make,
+                  "make_confidence": make_confidence}
         with self.engine.begin() as conn:
             session_id = conn.execute(insert(sessions).values(**values)).inserted_primary_key[0]
         return self.session(session_id)
@@ -199,14 +214,17 @@ class Store:
 
     def close_session(self, session_id: int, gate: str, time: datetime, similarity: float | None,
                       fee: Decimal, currency: str, closed_by: str) -> ParkingSession:
-        """Close an open session (atomically: a session already closed raises :class:`StoreError`)."""
+        """Close an open session, atomically: one ``UPDATE ... WHERE status = 'open'``, so of two gates
+        closing the same session at once exactly one succeeds (the database's row lock orders them);
+        the other gets :class:`SessionClosedError`."""
         values = {"status": "closed", "exit_gate": gate, "exit_time": require_aware(time, "exit time"),
                       "similarity": similarity, "fee": str(fee), "currency": currency, "closed_by": closed_by}
         with self.engine.begin() as conn:
             changed = conn.execute(update(sessions).where(sessions.c.id == session_id, sessions.c.status == "open")
                                    .values(**values)).rowcount
         if changed != 1:
-            raise StoreError(f"parking session {session_id} is not open (already closed, or no such id)")
+            self.session(session_id)       # raises StoreError for an unknown id
+            raise SessionClosedError(f"parking session {session_id} is not open: it was already closed")
         return self.session(session_id)
 
     # --- exits awaiting a human ---------------------------------------------------------------
@@ -218,11 +236,49 @@ class Store:
         with self.engine.begin() as conn:
             return conn.execute(insert(reviews).values(**values)).inserted_primary_key[0]
 
-    def reviews(self) -> list[Review]:
-        """Every exit recorded for review, oldest first."""
+    def reviews(self, status: str | None = None) -> list[Review]:
+        """Every exit recorded for review (or those ``open`` / ``resolved``), oldest first."""
+        query = select(reviews).order_by(reviews.c.time, reviews.c.id)
+        if status is not None:
+            query = query.where(reviews.c.resolution.is_(None) if status == "open" else reviews.c.resolution.is_not(None))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(reviews).order_by(reviews.c.time, reviews.c.id))
-            return [Review(**{**row._mapping, "candidates": json.loads(row.candidates)}) for row in rows]
+            return [_review(row) for row in conn.execute(query)]
+
+    def review(self, review_id: int) -> Review:
+        """One review by id; :class:`StoreError` when there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(reviews).where(reviews.c.id == review_id)).first()
+        if row is None:
+            raise StoreError(f"no review {review_id} in {self.target}: list the open ones with `vehiclekit parking review`")
+        return _review(row)
+
+    def resolve_review(self, review_id: int, by: str, at: datetime, session_id: int | None = None,
+                       close: dict[str, Any] | None = None) -> Review:
+        """Record a human's decision on review ``review_id`` and, with ``session_id``, close that
+        session with the ``close`` values — in one transaction: a review already resolved or a
+        session no longer open raises :class:`StoreError` and changes nothing (so a stay is charged
+        at most once, whoever resolves first)."""
+        decision = {"resolution": "no-match" if session_id is None else "match", "resolved_session": session_id,
+                    "resolved_by": by, "resolved_at": require_aware(at, "resolution time")}
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(reviews).where(reviews.c.id == review_id, reviews.c.resolution.is_(None))
+                                   .values(**decision)).rowcount
+            if changed != 1:
+                row = conn.execute(select(reviews).where(reviews.c.id == review_id)).first()
+                if row is None:
+                    raise StoreError(f"no review {review_id} in {self.target}: list the open ones with "
+                                     "`vehiclekit parking review`")
+                done = _review(row)
+                raise StoreError(f"review {review_id} was already resolved ({done.resolution}"
+                                 f"{f' session {done.resolved_session}' if done.resolved_session else ''}) by "
+                                 f"{done.resolved_by} at {done.resolved_at.isoformat()}: nothing changed")
+            if session_id is not None:
+                changed = conn.execute(update(sessions).where(sessions.c.id == session_id, sessions.c.status == "open")
+                                       .values(status="closed", **(close or {}))).rowcount
+                if changed != 1:
+                    raise SessionClosedError(f"parking session {session_id} is not open (already closed, or no such "
+                                             f"id): review {review_id} left open")
+        return self.review(review_id)
 
     # --- traffic events -----------------------------------------------------------------------
     def add_events(self, items: list[tuple[TrafficEvent, np.ndarray]]) -> None:

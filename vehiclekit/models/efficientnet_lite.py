@@ -105,5 +105,9 @@ class EfficientNetLite(nn.Module):
             module.eval()
         return self
 
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The head convolution's output ``[N, num_features, h, w]``, before pooling."""
+        return self.net.forward_features(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

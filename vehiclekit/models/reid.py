@@ -5,7 +5,10 @@ Re-identification" (CVPR-W; also fast-reid's BoT): the pooled feature ``f_t`` fe
 loss; a BatchNorm1d without a learnable shift (the *BNNeck*) turns it into ``f_i``, which feeds a
 bias-free linear ID classifier during training and, L2-normalised, is the retrieval embedding at
 inference. Generalized-mean pooling (GeM, Radenović et al. 2018, "Fine-tuning CNN Image Retrieval
-with No Human Annotation", TPAMI) replaces average pooling in the vehicle configs.
+with No Human Annotation", TPAMI) replaces average pooling in the vehicle configs. The exported
+embedder may average the embeddings of the image and its mirror image (test-time flip, as
+fast-reid's ``TEST.FLIP``), which a left-right symmetric object like a vehicle seen from two
+sides benefits from.
 
 Layer names are part of the checkpoint format and stay fixed: ``backbone.*`` (exactly the
 ``build_backbone`` module, so a ``train-vehicle pretrain`` backbone loads into it unchanged),
@@ -47,10 +50,10 @@ class ReidNet(nn.Module):
     feature (retrieval) and the ID logits (cross-entropy). :meth:`embed` is the L2-normalised
     ``f_i``, what :class:`ReidEmbedder` exports."""
 
-    def __init__(self, arch: str, num_classes: int, gem: bool = False):
+    def __init__(self, arch: str, num_classes: int, gem: bool = False, imagenet: bool = False, **backbone_options):
         super().__init__()
         self.arch = arch
-        self.backbone = build_backbone(arch)
+        self.backbone = build_backbone(arch, imagenet, **backbone_options)
         self.pool = GeM() if gem else AvgPool()
         dim = self.backbone.num_features
         self.bottleneck = nn.BatchNorm1d(dim)
@@ -61,7 +64,7 @@ class ReidNet(nn.Module):
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """``f_t``: the backbone's last feature map, pooled (``self.pool``)."""
-        return self.pool(self.backbone.stages(self.backbone.stem(x)))
+        return self.pool(self.backbone.feature_map(x))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         f_t = self.pooled(x)
@@ -74,14 +77,21 @@ class ReidNet(nn.Module):
 
 
 class ReidEmbedder(nn.Module):
-    """Export wrapper: images ``[N, 3, H, W]`` -> L2-normalised embeddings ``[N, D]``."""
+    """Export wrapper: images ``[N, 3, H, W]`` -> L2-normalised embeddings ``[N, D]``. With ``flip``
+    the BNNeck features of the image and of its mirror image are summed before normalising (twice
+    the compute, one embedding)."""
 
-    def __init__(self, model: ReidNet):
+    def __init__(self, model: ReidNet, flip: bool = False):
         super().__init__()
         self.model = model
+        self.flip = flip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.embed(x)
+        if not self.flip:
+            return self.model.embed(x)
+        features = self.model.bottleneck(self.model.pooled(torch.cat([x, x.flip(-1)])))
+        n = x.shape[0]
+        return F.normalize(features[:n] + features[n:], dim=1)
 
 
 class BackboneEmbedder(nn.Module):

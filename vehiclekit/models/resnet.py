@@ -49,5 +49,9 @@ class ResNet(nn.Module):
         layers += [BasicBlock(planes, planes) for _ in range(blocks - 1)]
         return nn.Sequential(*layers)
 
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's output ``[N, num_features, h, w]``, before pooling (re-ID pools it its own way)."""
+        return self.stages(self.stem(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.pool(self.stages(self.stem(x))), 1)
+        return torch.flatten(self.pool(self.feature_map(x)), 1)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
+from vehiclekit.errors import VehiclekitError
 from vehiclekit.sdk.image import ImageInput, load_image
 from vehiclekit.sdk.types import Prediction, RecognizedVehicle
 
@@ -62,3 +63,30 @@ def annotate_whole_image(image: ImageInput, prediction: Prediction) -> np.ndarra
     canvas = cv2.copyMakeBorder(image_bgr, banner, 0, 0, extra_width, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     _put_label(canvas, text, 2, banner - 3, color_for(prediction.label), scale)
     return canvas
+
+
+def side_by_side(panels: Iterable[tuple[ImageInput | None, str]], height: int = 240) -> np.ndarray:
+    """One BGR image of ``panels`` left to right, each scaled to ``height`` with its caption on a
+    bar below (to compare vehicles by eye). A panel whose image is ``None`` or cannot be read is
+    drawn grey with the reason, so one lost file does not hide the others."""
+    bar, scale, tiles = 28, 0.5, []
+    for image, caption in panels:
+        try:
+            pixels = load_image(image) if image is not None else None
+        except (VehiclekitError, OSError) as e:  # a missing or broken file: a grey panel that says why
+            pixels, caption = None, f"{caption} ({type(e).__name__})"
+        if pixels is None:
+            tile = np.full((height, height * 3 // 4, 3), 96, np.uint8)
+            caption = caption if image is not None else f"{caption} (no image stored)"
+        else:
+            width = max(1, round(pixels.shape[1] * height / pixels.shape[0]))
+            tile = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)
+        (text_width, _), _ = cv2.getTextSize(caption, FONT, scale, 1)
+        canvas = np.full((height + bar, max(tile.shape[1], text_width + 8), 3), 255, np.uint8)
+        canvas[:height, : tile.shape[1]] = tile
+        cv2.putText(canvas, caption, (4, height + bar - 9), FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(canvas)
+    if not tiles:
+        raise ValueError("side_by_side needs at least one panel")
+    gap = np.full((height + bar, 6, 3), 255, np.uint8)
+    return np.hstack([part for tile in tiles for part in (tile, gap)][:-1])

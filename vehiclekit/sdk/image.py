@@ -2,17 +2,29 @@
 
 Every public SDK call that takes an image goes through :func:`load_image`, so every caller gets
 the same accepted inputs and the same :class:`~vehiclekit.errors.InvalidImageError` messages.
+
+Encoded images are measured before they are decoded: Pillow reads only the header's width and
+height, and anything over :data:`MAX_PIXELS` / :data:`MAX_SIDE` is refused without allocating a
+pixel (an 875 KB PNG can claim 30,000 x 30,000 pixels and take OpenCV 5 GB and 17 s to reject).
+Bytes whose header Pillow cannot read are refused too, whatever OpenCV could make of them, so
+every accepted format (JPEG, PNG, WebP, BMP, TIFF, PNM, JPEG 2000, ...) is size-checked. Pillow
+and OpenCV parse headers independently; should they ever disagree, the decoded size is checked
+again and OpenCV's own cap (``OPENCV_IO_MAX_IMAGE_PIXELS``, which the server launcher sets to
+:data:`MAX_PIXELS`) still applies. The Triton server decodes through the same function.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Union
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from vehiclekit.errors import InvalidImageError
 
@@ -25,7 +37,7 @@ MAX_SIDE = 20_000
 ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray]
 
 _WHAT_TO_PASS = (
-    "pass a file path, the bytes of an encoded image (JPEG, PNG, BMP, WebP, ...), "
+    "pass a file path, the bytes of an encoded image (JPEG, PNG, BMP, WebP, ...), "  # noqa: S105 - advice, not a password
     "or a numpy uint8 array shaped HxWx3 (BGR, as cv2.imread gives), HxW (gray) or HxWx4 (BGRA)"
 )
 
@@ -86,9 +98,31 @@ def _read_file(path: Path) -> bytes:
     return data
 
 
+def header_size(data: bytes, what: str = "image bytes") -> tuple[int, int]:
+    """``(width, height)`` from the encoded image's header, without decoding any pixel;
+    :class:`InvalidImageError` when the header cannot be read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # Pillow's warnings about hostile bytes; our own limits apply below
+            with Image.open(io.BytesIO(data)) as header:                      # lazy: reads the header only
+                width, height = header.size
+    except Image.DecompressionBombError:            # Pillow's own cap (> 179 megapixels) fired first
+        raise InvalidImageError(f"{what}: the header claims over {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels, "
+                                f"larger than the SDK accepts ({MAX_PIXELS // 1_000_000} megapixels in all); "
+                                "downscale or tile it first") from None
+    # Untrusted bytes: a broken header can surface as any parser error; all mean "not an image we read".
+    except Exception:  # noqa: BLE001
+        raise InvalidImageError(
+            f"{what}: not a decodable image (no readable header: corrupt, truncated or an unsupported "
+            f"format): {_WHAT_TO_PASS}"
+        ) from None
+    return width, height
+
+
 def _decode(data: bytes, what: str) -> np.ndarray:
     if not data:
         raise InvalidImageError(f"{what} are empty: {_WHAT_TO_PASS}")
+    _check_dimensions(*header_size(data, what), what)
     try:
         decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:  # OpenCV refuses images over OPENCV_IO_MAX_IMAGE_PIXELS (1 gigapixel by default)
@@ -131,6 +165,11 @@ def _array_to_bgr(array: np.ndarray) -> np.ndarray:
 
 def _check_size(image: np.ndarray, what: str) -> np.ndarray:
     h, w = image.shape[:2]
+    _check_dimensions(w, h, what)
+    return image
+
+
+def _check_dimensions(w: int, h: int, what: str) -> None:
     if h == 0 or w == 0:
         raise InvalidImageError(f"{what}: image is empty ({w}x{h} pixels)")
     if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
@@ -138,4 +177,3 @@ def _check_size(image: np.ndarray, what: str) -> np.ndarray:
             f"{what}: image is {w}x{h} pixels, larger than the SDK accepts (sides up to {MAX_SIDE}, "
             f"{MAX_PIXELS // 1_000_000} megapixels in all); downscale or tile it first"
         )
-    return image

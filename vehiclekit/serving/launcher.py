@@ -154,7 +154,7 @@ class TritonServer:
 
     @property
     def _client_host(self) -> str:
-        return "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104 - a comparison, not a bind
 
     def command(self, backend_dir: Path) -> list[str]:
         """The tritonserver command line."""
@@ -179,7 +179,7 @@ class TritonServer:
         if not self.repo.is_dir():
             raise VehiclekitError(f"model repository {self.repo} does not exist: build it with `vehiclekit serving build-repo`")
         self._backends = assemble_backends(Path(tempfile.mkdtemp(prefix="vehiclekit-triton-backends-")))
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - argument list built here, no shell
             self.command(self._backends),
             env=server_environment(),
             cwd=self.repo,  # the stub puts its working directory first on sys.path: keep it free of packages
@@ -264,7 +264,7 @@ class TritonServer:
 def _answers(url: str) -> bool:
     """True when a GET of ``url`` answers 200 within a second."""
     try:
-        with urllib.request.urlopen(url, timeout=1) as reply:
+        with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310 - our own http:// health URL
             return reply.status == 200
     except (urllib.error.URLError, OSError):
         return False

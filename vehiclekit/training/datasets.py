@@ -179,7 +179,7 @@ def stratified_split(
     out: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for label in sorted(by_label):
         members = sorted(by_label[label])
-        random.Random(f"{seed}-{label}").shuffle(members)
+        random.Random(f"{seed}-{label}").shuffle(members)  # noqa: S311 - a seeded split, not security
         n_train = round(len(members) * fractions[0])
         n_val = round(len(members) * fractions[1])
         out["train"] += members[:n_train]
@@ -231,7 +231,7 @@ def label_subset(labels: Sequence[int], fraction: float, seed: int = 0) -> list[
     chosen = []
     for y in sorted(by_class):
         members = by_class[y][:]
-        random.Random(f"labels-{seed}-{y}").shuffle(members)
+        random.Random(f"labels-{seed}-{y}").shuffle(members)  # noqa: S311 - a seeded subset, not security
         chosen += members[: max(1, round(len(members) * fraction))]
     return sorted(chosen)
 

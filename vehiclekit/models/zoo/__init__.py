@@ -117,8 +117,17 @@ ZOO: dict[str, ZooModel] = {
             name="vehicle-reid",
             task="reid",
             filename="vehicle_reid.onnx",
-            description="vehicle re-identification embedder (BNNeck, L2-normalised), two-camera vehicle-reid",
+            description="v1: re-ID embedder (resnet18-half from SimSiam, BNNeck, 256-d), two-camera vehicle-reid",
             card="vehicle_reid.md",
+        ),
+        ZooModel(
+            name="vehicle-reid",
+            version="2",
+            task="reid",
+            filename="vehicle_reid_v2.onnx",
+            description="v2: re-ID embedder (ImageNet EfficientNet-Lite0, GeM, BNNeck, flip-averaged, 1280-d), "
+            "two-camera vehicle-reid",
+            card="vehicle_reid_v2.md",
         ),
         ZooModel(
             name="yolox-nano",

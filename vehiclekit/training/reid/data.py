@@ -3,7 +3,9 @@
 Augmentation of the "bag of tricks" baseline (Luo et al. 2019): resize to a square (vehicle configs
 use 256×256), horizontal flip, zero padding (10 px at 256, scaled) + random crop back to size, and
 random erasing (Zhong et al. 2020, "Random Erasing Data Augmentation", AAAI; p 0.5, area 2-40 %,
-aspect 0.3-3.3, filled with the mean pixel = 0 after normalisation).
+aspect 0.3-3.3, filled with the mean pixel = 0 after normalisation). Optional colour jitter
+(brightness, contrast, saturation, hue; fast-reid's ``CJ``): two cameras see one car under
+different light and white balance, and the model should not learn a camera's colour cast.
 """
 
 from __future__ import annotations
@@ -32,16 +34,20 @@ def as_labeled(images: list[ReidImage]) -> LabeledImages:
     return LabeledImages(tuple(im.path for im in images), tuple(index[im.identity] for im in images), classes)
 
 
-def reid_train_transform(size: int):
-    """BGR uint8 (any size) -> augmented normalised tensor ``[3, size, size]``."""
+def reid_train_transform(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, color_jitter: float = 0.0):
+    """BGR uint8 (any size) -> augmented tensor ``[3, size, size]`` normalised by ``mean``/``std``
+    (the backbone's). ``color_jitter`` s > 0: brightness, contrast and saturation by up to ±s, hue
+    by up to ±s/4, with probability 0.8."""
     pad = max(1, round(size * 10 / 256))
+    jitter = [v2.RandomApply([v2.ColorJitter(color_jitter, color_jitter, color_jitter, color_jitter / 4)], p=0.8)]
     augment = v2.Compose(
         [
             v2.RandomHorizontalFlip(),
+            *(jitter if color_jitter > 0 else []),
             v2.Pad(pad),
             v2.RandomCrop(size),
             v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            v2.Normalize(mean, std),
             v2.RandomErasing(p=0.5, scale=(0.02, 0.4), ratio=(0.3, 3.3), value=0),
         ]
     )

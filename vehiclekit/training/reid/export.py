@@ -1,5 +1,5 @@
 """Export a ``train-vehicle reid`` run to an ONNX embedder: input ``images`` ``[N, 3, H, W]`` (the
-shared :func:`~vehiclekit.models.preprocess.classifier_input`), output ``embeddings`` ``[N, D]``
+shared :func:`~vehiclekit.models.preprocess.classifier_input` with the backbone's normalisation), output ``embeddings`` ``[N, D]``
 L2-normalised, dynamic batch, vehiclekit metadata with task ``reid`` and no labels. Reuses
 :func:`vehiclekit.training.export.export_onnx` (atomic write, refused unless ONNX Runtime reproduces
 PyTorch on real test images within 1e-4).
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vehiclekit.models.factory import backbone_spec
 from vehiclekit.models.metadata import EMBEDDING_OUTPUT, REID_TASK, ClassifierMetadata
-from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, classifier_input
+from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.paths import data_root
 from vehiclekit.training.datasets import load_vehicle_reid, read_bgr
 from vehiclekit.training.export import export_onnx
@@ -23,10 +24,11 @@ def export_run(run_dir: Path, output: Path, name: str = DEFAULT_NAME, version: s
                data: str | None = None, parity_images: int = 32) -> dict:
     """Write ``output`` from ``run_dir/best.pt``; returns the parity report."""
     embedder, img_size = load_run_embedder(run_dir)
-    model = embedder.model
+    model, spec = embedder.model, backbone_spec(embedder.model.arch)
     meta = ClassifierMetadata(name=name, version=version, labels=(), input_size=(img_size, img_size),
-                              mean=IMAGENET_MEAN, std=IMAGENET_STD, arch=model.arch, task=REID_TASK)
+                              mean=spec.mean, std=spec.std, arch=model.arch, task=REID_TASK)
     test = load_vehicle_reid(data_root(data), "test")
     step = max(1, len(test) // parity_images)
-    batch = classifier_input([read_bgr(im.path) for im in test[::step][:parity_images]], (img_size, img_size))
+    batch = classifier_input([read_bgr(im.path) for im in test[::step][:parity_images]], (img_size, img_size),
+                             spec.mean, spec.std)
     return export_onnx(embedder, meta, batch, output, EMBEDDING_OUTPUT)

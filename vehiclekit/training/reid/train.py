@@ -1,11 +1,16 @@
 """``train-vehicle reid``: the "bag of tricks" re-ID baseline (Luo et al. 2019, "Bag of Tricks and A
 Strong Baseline for Deep Person Re-identification") on the two-camera vehicle-reid set.
 
-- Model (:class:`~vehiclekit.models.reid.ReidNet`): backbone (``--init``: a ``train-vehicle pretrain``
-  backbone, else random), average or ``--gem`` pooling (Radenović et al.), BNNeck, bias-free ID classifier.
+- Model (:class:`~vehiclekit.models.reid.ReidNet`): backbone (``--init imagenet``: its ImageNet weights,
+  ``--init PATH``: a ``train-vehicle pretrain`` backbone, else random; ``--frozen-blocks`` keeps an
+  EfficientNet's early stages fixed, the usual remedy when identities are few), average or ``--gem``
+  pooling (Radenović et al.), BNNeck, bias-free ID classifier.
 - Loss: cross-entropy with label smoothing 0.1 on the BNNeck logits + batch-hard triplet loss
-  (Hermans et al. 2017), margin 0.3, on the pre-BN feature; P×K identity batches (``--p``, ``--k``).
-- Augmentation: flip, pad + random crop, random erasing (:mod:`.data`). Adam 3.5e-4, weight decay
+  (Hermans et al. 2017), margin 0.3, on the pre-BN feature; P×K identity batches (``--p``, ``--k``),
+  each identity's K images spread over its cameras (camera-aware, :mod:`.sampler`).
+- Augmentation: flip, pad + random crop, random erasing, ``--color-jitter`` (:mod:`.data`); input
+  normalised as the backbone expects. ``--flip-test`` averages each image with its mirror image in
+  evaluation and in the exported model. Adam 3.5e-4, weight decay
   5e-4, linear warm-up then cosine decay (the baseline's warm-up; cosine instead of its step decay).
 - Data: the **train split only** by default; the val split is held out to pick ``best.pt`` by mean
   cross-camera mAP. ``--train-val`` trains on train + val instead (no model selection: ``best.pt`` is
@@ -13,7 +18,7 @@ Strong Baseline for Deep Person Re-identification") on the two-camera vehicle-re
 
 A run directory holds ``config.json``, ``history.json``, atomic ``last.pt`` / ``best.pt`` (``--resume``
 continues after a kill with the same batches), ``metrics.json`` (val and test, both directions, with and
-without k-reciprocal re-ranking) and ``vehicle_reid.onnx`` (the L2-normalised embedder, parity-checked;
+without k-reciprocal re-ranking, its k1 / k2 chosen on val) and ``vehicle_reid.onnx`` (the L2-normalised embedder, parity-checked;
 ``--no-export`` skips it).
 """
 
@@ -27,13 +32,13 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vehiclekit.models.factory import BACKBONES
+from vehiclekit.models.factory import BACKBONES, backbone_spec
 from vehiclekit.models.reid import ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
 from vehiclekit.training.datasets import ImageDataset, load_vehicle_reid
 from vehiclekit.training.reid.data import as_labeled, reid_split, reid_train_transform
-from vehiclekit.training.reid.evaluate import cross_camera_report, embed, eval_dataset
+from vehiclekit.training.reid.evaluate import cross_camera_report, embed, eval_dataset, tune_rerank
 from vehiclekit.training.reid.losses import ReidLoss
 from vehiclekit.training.reid.sampler import PKSampler
 from vehiclekit.training.schedules import warmup_cosine
@@ -45,7 +50,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="data root holding vehicle-reid/ (default: $VEHICLEKIT_DATA or ../shared/data)")
     p.add_argument("--train-val", action="store_true",
                    help="train on train + val (no held-out model selection; best.pt = last epoch)")
-    p.add_argument("--init", help="backbone checkpoint to start from (`train-vehicle pretrain`'s backbone.pt)")
+    p.add_argument("--init", help="`imagenet` (the backbone's ImageNet weights) or a backbone checkpoint to start "
+                                  "from (`train-vehicle pretrain`'s backbone.pt)")
+    p.add_argument("--frozen-blocks", type=int, default=0,
+                   help="EfficientNet: keep the stem and the first N of 7 block stages fixed (fewer weights to fit)")
+    p.add_argument("--color-jitter", type=float, default=0.0,
+                   help="brightness/contrast/saturation jitter strength, 0 = off (e.g. 0.3)")
+    p.add_argument("--flip-test", action="store_true",
+                   help="embed each image and its mirror image, summed (evaluation and export; 2x inference cost)")
     p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half", help="backbone (must match --init)")
     p.add_argument("--img-size", type=int, default=128, help="square input size in pixels")
     p.add_argument("--epochs", type=int, default=120)
@@ -75,18 +87,23 @@ def run(args: argparse.Namespace) -> int:
         train_images = [im for im in train_images if im.identity in keep]
     train_data = as_labeled(train_images)
     val_images = None if args.train_val else load_vehicle_reid(root, "val")
-    val_set = None if val_images is None else eval_dataset(val_images, args.img_size)
-    train_set = ImageDataset(train_data, reid_train_transform(args.img_size), "decode train", max_side=4 * args.img_size)
+    val_set = None if val_images is None else eval_dataset(val_images, args.img_size, args.arch)
+    spec = backbone_spec(args.arch)
+    train_set = ImageDataset(train_data, reid_train_transform(args.img_size, spec.mean, spec.std, args.color_jitter),
+                             "decode train", max_side=4 * args.img_size)
+    cameras = [im.camera for im in train_images]
 
-    model = ReidNet(args.arch, len(train_data.classes), args.gem)
-    if args.init:
+    options = {"frozen_blocks": args.frozen_blocks} if args.frozen_blocks else {}
+    model = ReidNet(args.arch, len(train_data.classes), args.gem, imagenet=args.init == "imagenet", **options)
+    if args.init and args.init != "imagenet":
         init = load_checkpoint(Path(args.init))
         if init.get("arch", args.arch) != args.arch:
             raise SystemExit(f"--arch {args.arch} but {args.init} holds a {init['arch']} backbone")
         model.backbone.load_state_dict(init["backbone"])
+    model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU (as supervised.py)
     params = [p for p in model.parameters() if p.requires_grad]  # the BNNeck shift is frozen
     optimizer = torch.optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = len(PKSampler(train_data.labels, args.p, args.k))
+    steps_per_epoch = len(PKSampler(train_data.labels, args.p, args.k, cameras=cameras))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch))
     criterion = ReidLoss(args.label_smoothing, args.margin)
@@ -102,14 +119,14 @@ def run(args: argparse.Namespace) -> int:
     for epoch in range(start_epoch, args.epochs):
         epoch_seed = args.seed * 1000 + epoch  # same batches and augmentation after a resume
         torch.manual_seed(epoch_seed)
-        loader = DataLoader(train_set, batch_sampler=PKSampler(train_data.labels, args.p, args.k, epoch_seed),
+        loader = DataLoader(train_set, batch_sampler=PKSampler(train_data.labels, args.p, args.k, epoch_seed, cameras),
                             num_workers=args.workers, worker_init_fn=seed_worker)
         t0 = time.time()
         losses = train_one_epoch(model, loader, criterion, optimizer, scheduler, f"epoch {epoch + 1}/{args.epochs}")
         entry = {"epoch": epoch + 1, **losses, "lr": scheduler.get_last_lr()[0]}
         last = epoch + 1 == args.epochs
         if val_images is not None and ((epoch + 1) % args.eval_every == 0 or last):
-            val = cross_camera_report(embed(ReidEmbedder(model), val_set), val_images)["mean"]["plain"]
+            val = cross_camera_report(embed(ReidEmbedder(model, args.flip_test), val_set), val_images)["mean"]["plain"]
             entry |= {"val_rank-1": val["rank-1"], "val_mAP": val["mAP"]}
         entry["seconds"] = round(time.time() - t0, 1)
         history.append(entry)
@@ -130,10 +147,15 @@ def run(args: argparse.Namespace) -> int:
     model.load_state_dict(best["model"])
     metrics = {"best_epoch": best["epoch"] + 1, "train_splits": ["train", "val"] if args.train_val else ["train"],
                "train_images": len(train_data), "train_identities": len(train_data.classes)}
-    for split in ("val", "test") if val_images is not None else ("test",):
-        images = load_vehicle_reid(root, split)
-        dataset = val_set if split == "val" else eval_dataset(images, args.img_size)
-        metrics[split] = cross_camera_report(embed(ReidEmbedder(model), dataset), images, rerank=True)
+    embedder = ReidEmbedder(model, args.flip_test)
+    rerank = {"k1": 20, "k2": 6}                 # the published setting, unless val can choose
+    if val_images is not None:
+        val_features = embed(embedder, val_set)
+        rerank = metrics["rerank_chosen_on_val"] = tune_rerank(val_features, val_images)
+        metrics["val"] = cross_camera_report(val_features, val_images, rerank)
+    test_images = load_vehicle_reid(root, "test")
+    metrics["test"] = cross_camera_report(embed(embedder, eval_dataset(test_images, args.img_size, args.arch)),
+                                          test_images, rerank)
     if not args.no_export:
         from vehiclekit.training.reid.export import export_run
 
@@ -150,7 +172,7 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, desc: str) -
     sums, count = {"loss": 0.0, "ce": 0.0, "triplet": 0.0}, 0
     bar = tqdm(loader, desc=desc, leave=False, mininterval=2)
     for images, targets in bar:
-        f_t, _, logits = model(images)
+        f_t, _, logits = model(images.to(memory_format=torch.channels_last))
         loss, parts = criterion(f_t, logits, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
