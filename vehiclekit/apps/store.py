@@ -3,7 +3,8 @@
 ``Store("parking.db")`` opens (creating if needed) a SQLite file in WAL mode with
 ``synchronous=FULL``: every write is its own committed transaction, so anything a call has returned
 survives a crash or ``kill -9``. A SQLAlchemy URL (``postgresql+psycopg://user@host/db``) runs the
-same code on PostgreSQL (install its driver; not tested here). ``"sqlite://"`` is an in-memory store.
+same code on PostgreSQL (driver: ``psycopg``; the store and parking tests run on a real server).
+``"sqlite://"`` is an in-memory store.
 
 Times are stored as UTC and returned timezone-aware (UTC); naive datetimes are refused. Embeddings
 are float32 bytes; money is stored as decimal text (exact).
