@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -95,3 +96,53 @@ def test_failed_start_reports_the_server_log(tmp_path):
         server.start()
     assert server.poll() is not None
     assert server.stop() == server.poll()  # stopping twice is harmless
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_kill_9_mid_load_then_restart_the_same_client_works_again(cpu_repo, protocol, tmp_path):
+    """The server is killed (SIGKILL to its whole group) while a client sends requests: each request
+    fails with a ServerError that says what to do, within its retries; after `vehiclekit serve`
+    comes back on the same ports, the same client object works again without being rebuilt."""
+    from vehiclekit.paths import data_root
+    from vehiclekit.sdk import VehicleClassifier
+    from vehiclekit.sdk.remote import TritonClient
+
+    image = str(sorted((data_root() / "vehicle-reid" / "images" / "test").glob("car_*.jpg"))[0])
+    ports = free_ports(3)
+    first = TritonServer(cpu_repo, *ports, log=open(tmp_path / "first.log", "w"), exit_timeout=2).start()
+    url = first.http_url if protocol == "http" else first.grpc_url
+    classifier = VehicleClassifier(url=TritonClient(url, timeout=10, retries=2, backoff=0.2))
+    expected = classifier.predict(image)
+    outcomes: list[object] = []
+    stop = threading.Event()
+
+    def load() -> None:                                     # requests back to back while the server dies
+        while not stop.is_set():
+            try:
+                outcomes.append(classifier.predict(image).label)
+            except Exception as e:  # noqa: BLE001 - recorded: the test asserts each one's type
+                outcomes.append(e)
+
+    sender = threading.Thread(target=load)
+    try:
+        sender.start()
+        time.sleep(1.0)
+        os.killpg(first.process.pid, signal.SIGKILL)
+        first.process.wait(timeout=30)
+        time.sleep(3.0)
+        stop.set()
+        sender.join(timeout=60)
+        errors = [o for o in outcomes if isinstance(o, Exception)]
+        assert outcomes[0] == expected.label and errors, outcomes[:3]
+        assert all(isinstance(e, ServerError) for e in errors), {type(e).__name__ for e in errors}
+        start = time.perf_counter()
+        with pytest.raises(ServerError, match="cannot reach the Triton server .* Is it running"):
+            classifier.predict(image)
+        assert time.perf_counter() - start < 15            # 3 attempts with 0.2 / 0.4 s backoff, not a hang
+    finally:
+        first.stop()
+    with TritonServer(cpu_repo, *ports, log=open(tmp_path / "second.log", "w"), exit_timeout=2) as second:
+        assert second.process.pid != first.process.pid
+        again = classifier.predict(image)                   # the very same client object
+    assert again.label == expected.label and again.confidence == pytest.approx(expected.confidence, abs=1e-6)

@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
@@ -261,9 +262,10 @@ class TritonClient:
                 if e.status() not in UNAVAILABLE:
                     raise self._error(model, e) from None
                 failure: Exception = e
+                self.close()   # a fresh gRPC channel connects at once; the old one waits out its reconnect backoff
             except TimeoutError:
                 raise self._timed_out(model) from None
-            except OSError as e:  # HTTP: connection refused / reset / broken pipe
+            except (OSError, HTTPException) as e:  # HTTP: refused / reset / broken pipe / closed mid-answer
                 failure = e
                 self.close()
             if attempt < self.retries:
