@@ -17,6 +17,11 @@ class DatasetNotFoundError(VehiclekitError, FileNotFoundError):
     """A dataset folder is missing or incomplete."""
 
 
+class DatasetError(VehiclekitError, ValueError):
+    """Labelled images cannot be used as given (an empty or single class, unreadable files, a bad
+    label file); the message names the folder, file or class."""
+
+
 class ServerError(VehiclekitError):
     """A Triton inference server could not be started or reached, or refused a request; the message
     names the server and the model and says what to do."""

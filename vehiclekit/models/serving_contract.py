@@ -102,6 +102,12 @@ MODELS = (CLASSIFIER, DETECTOR_NETWORK, DETECTOR, PIPELINE, REID, ATTRIBUTES)
 SERVED_AS = {"vehicle-type": CLASSIFIER, "vehicle-reid": REID, "vehicle-model": ATTRIBUTES, "vehicle-make": ATTRIBUTES,
              "vehicle-body": ATTRIBUTES}
 
+
+def served_name(model: str) -> str:
+    """The Triton model that serves SDK model ``model``: a zoo name's (any version), else a user's
+    model served under its own name (``vehiclekit serve --model NAME=FILE``)."""
+    return SERVED_AS.get(model.split("@")[0], model)
+
 #: Input of :data:`DETECTOR` and :data:`PIPELINE`: the bytes of one encoded image (JPEG, PNG, ...).
 IMAGE = "image"
 BOXES = "boxes"

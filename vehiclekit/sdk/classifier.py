@@ -13,7 +13,7 @@ from vehiclekit.errors import VehiclekitError
 from vehiclekit.models import zoo
 from vehiclekit.models.metadata import CLASSIFIER_OUTPUT, INPUT_NAME, ClassifierMetadata
 from vehiclekit.models.preprocess import classifier_input
-from vehiclekit.models.serving_contract import CLASSIFIER, SERVED_AS
+from vehiclekit.models.serving_contract import served_name
 from vehiclekit.sdk.image import ImageInput, load_images
 from vehiclekit.sdk.session import open_model
 from vehiclekit.sdk.types import Prediction
@@ -54,8 +54,9 @@ class VehicleClassifier:
 
     ``url`` runs the model on a Triton server instead (``http://host:8000`` or ``grpc://host:8001``,
     or a :class:`~vehiclekit.sdk.remote.TritonClient` for other timeouts and retries): the served
-    model behind ``model`` (``vehicle_type``, or ``vehicle_model`` for ``vehicle-model`` /
-    ``vehicle-make`` / ``vehicle-body``) and the metadata served with it; pre-processing stays here, and the same
+    model behind ``model`` (``vehicle_type``, ``vehicle_model`` for ``vehicle-model`` /
+    ``vehicle-make`` / ``vehicle-body``, or a model of your own by the name it was served under with
+    ``vehiclekit serve --model NAME=FILE``) and the metadata served with it; pre-processing stays here, and the same
     methods return the same results. ``session`` is any object with ONNX Runtime's ``get_inputs``,
     ``get_outputs``, ``get_modelmeta`` and ``run`` (the Triton server itself runs this class so).
 
@@ -78,12 +79,12 @@ class VehicleClassifier:
         group: str | None = None,
     ):
         self.session, self.model_path, self.metadata = open_model(
-            model, model_path, "classification", SERVED_AS.get(model.split("@")[0], CLASSIFIER), providers, threads, url,
+            model, model_path, "classification", served_name(model), providers, threads, url,
             session,
         )
         source = self.model_path or self.session
-        if group is None and model_path is None and session is None:
-            group = zoo.get(model).group
+        if group is None and model_path is None and session is None and model.split("@")[0] in zoo.latest():
+            group = zoo.get(model).group        # not for a user's model served under its own name
         num_classes = len(self.metadata.labels)
         self._group_matrix = None
         #: The model's own metadata (all label groups), whatever ``group`` this classifier answers in.

@@ -24,6 +24,7 @@ python-backend processes.
 
 examples:
   vehiclekit serve
+  vehiclekit serve --model my-car-park-types=runs/own/model.onnx     (your classifier beside the zoo's)
   vehiclekit serve --repo model-repository --http-port 9000 --grpc-port 9001 --metrics-port 9002
 """
 
@@ -52,6 +53,20 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
     parser.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (default 8002)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    _model_argument(parser)
+
+
+def _model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=FILE", type=_named_model,
+                        help="also serve classifier FILE (from `train-vehicle export`) as model NAME; repeatable. "
+                        "Reach it with VehicleClassifier(model=NAME, url=...)")
+
+
+def _named_model(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=FILE (e.g. my-car-park-types=model.onnx), got {text!r}")
+    return name, Path(path)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -62,7 +77,7 @@ def run_serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     with tempfile.TemporaryDirectory(prefix="vehiclekit-repository-") as scratch:
         try:
-            repo = _repository(args.repo, Path(scratch) / "repository")
+            repo = _repository(args.repo, Path(scratch) / "repository", dict(args.model))
             with TritonServer(repo, args.http_port, args.grpc_port, args.metrics_port, args.host) as server:
                 print(
                     f"vehiclekit: Triton ready on {server.http_url} (HTTP), {server.grpc_url} (gRPC), "
@@ -93,13 +108,14 @@ def add_build_repo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reid", type=Path, help="re-ID embedder ONNX to serve (default: the zoo's vehicle-reid)")
     parser.add_argument("--attributes", type=Path,
                         help="make-model-year classifier ONNX to serve as vehicle_model (default: the zoo's vehicle-model)")
+    _model_argument(parser)
 
 
 def run_build_repo(args: argparse.Namespace) -> int:
     """Build the repository; 0 on success, 1 with the reason on stderr otherwise."""
     try:
         out = build_repository(args.out, args.flavor, args.classifier, args.detector, not args.no_tensorrt, args.reid,
-                               args.attributes)
+                               args.attributes, dict(args.model))
     except VehiclekitError as e:
         print(f"vehiclekit serving build-repo: {e}", file=sys.stderr)
         return 1
@@ -107,10 +123,14 @@ def run_build_repo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _repository(requested: Path | None, scratch: Path) -> Path:
-    """The folder to serve: ``requested`` (built first when missing or empty), else ``scratch`` built."""
+def _repository(requested: Path | None, scratch: Path, models: dict[str, Path]) -> Path:
+    """The folder to serve: ``requested`` (built first when missing or empty), else ``scratch`` built;
+    ``models``: the user's classifiers, served beside the zoo's."""
     if requested is None or not requested.is_dir() or not any(requested.iterdir()):
-        return build_repository(requested or scratch, "cpu")
+        return build_repository(requested or scratch, "cpu", models=models)
+    if models:
+        raise VehiclekitError(f"--model adds models to a repository being built, but {requested} exists: pass "
+                              f"them to `vehiclekit serving build-repo` or serve without --repo")
     if repository_flavor(requested) == "gpu":
         raise VehiclekitError(
             f"{requested} is a gpu-flavor repository (onnxruntime backend), which the pip tritonserver cannot run: "

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -105,11 +106,15 @@ def build_repository(
     tensorrt: bool = True,
     reid: str | os.PathLike | None = None,
     attributes: str | os.PathLike | None = None,
+    models: dict[str, str | os.PathLike] | None = None,
 ) -> Path:
     """Write a complete model repository to ``out`` and return its path.
 
     ``classifier`` / ``detector`` / ``reid`` / ``attributes``: ONNX files to serve (default: the
-    zoo's ``vehicle-type``, ``yolox-nano``, ``vehicle-reid`` and ``vehicle-model``). ``tensorrt`` (gpu flavor only): run the ONNX models through TensorRT FP16.
+    zoo's ``vehicle-type``, ``yolox-nano``, ``vehicle-reid`` and ``vehicle-model``). ``models``: more
+    classifiers (``train-vehicle export`` files, e.g. retrained on the user's images) served beside
+    them under their own names, dynamically batched like ``vehicle_type``; ``VehicleClassifier(model=NAME,
+    url=...)`` reaches one. ``tensorrt`` (gpu flavor only): run the ONNX models through TensorRT FP16.
     ``out`` must be missing, empty or a repository built here before (it is then replaced as a
     whole; the new one is assembled beside it first).
     """
@@ -131,6 +136,7 @@ def build_repository(
     attributes_path = Path(attributes or zoo.get("vehicle-model").path)
     attributes_signature = read_signature(attributes_path)
     num_models = len(ClassifierMetadata.from_props(attributes_signature.metadata).labels)
+    extra = {name: (Path(path), _custom_signature(name, Path(path))) for name, path in (models or {}).items()}
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
@@ -139,6 +145,8 @@ def build_repository(
         _write_onnx_model(staging, DETECTOR_NETWORK, detector_path, detector_signature, flavor, tensorrt, None)
         _write_onnx_model(staging, REID, reid_path, reid_signature, flavor, tensorrt, REID_BATCHING)
         _write_onnx_model(staging, ATTRIBUTES, attributes_path, attributes_signature, flavor, tensorrt, CLASSIFIER_BATCHING)
+        for name, (path, signature) in extra.items():
+            _write_onnx_model(staging, name, path, signature, flavor, tensorrt, CLASSIFIER_BATCHING)
         # BLS callers get the signatures of the models they call (see backend.bls.BlsSession).
         calls_classifier = {signature_parameter(CLASSIFIER): classifier_signature.to_json()}
         calls_detector = {signature_parameter(DETECTOR_NETWORK): detector_signature.to_json()}
@@ -156,7 +164,7 @@ def build_repository(
             "vehiclekit_version": __version__,
             "tensorrt": flavor == "gpu" and tensorrt,
             "sources": {CLASSIFIER: str(classifier_path), DETECTOR_NETWORK: str(detector_path), REID: str(reid_path),
-                        ATTRIBUTES: str(attributes_path)},
+                        ATTRIBUTES: str(attributes_path), **{name: str(path) for name, (path, _) in extra.items()}},
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         staging.chmod(0o755)
@@ -193,7 +201,7 @@ def _write_onnx_model(
     """An ONNX file as a Triton model: python backend + ONNX Runtime (cpu) or onnxruntime backend (gpu)."""
     if batching and not signature.dynamic_batch:
         raise VehiclekitError(f"{onnx_path} has a fixed batch size; {name} needs a dynamic first axis to batch")
-    instances = INSTANCES[flavor][name]
+    instances = INSTANCES[flavor].get(name, INSTANCES[flavor][CLASSIFIER])  # a user's classifier runs as vehicle_type does
     backend = "python" if flavor == "cpu" else "onnxruntime"
     config = cfg.model_config(
         name, backend, signature.inputs, signature.outputs, instances, batching, parameters=signature.metadata
@@ -231,3 +239,24 @@ def _write_entry_point(version_dir: Path, name: str, module: str) -> None:
         '"""\n\n'
         f"from {module} import TritonPythonModel  # noqa: F401\n"
     )
+
+
+#: A served model's name: a folder name Triton accepts (letters, digits, ``-``, ``_``, ``.``).
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _custom_signature(name: str, path: Path):
+    """The signature of a user's classifier served as ``name``; errors say what is wrong with it."""
+    if not MODEL_NAME.fullmatch(name) or name in MODELS:
+        raise VehiclekitError(f"cannot serve a model as {name!r}: use letters, digits, '-', '_' or '.', and none of "
+                              f"the built-in names {sorted(MODELS)}")
+    if not path.is_file():
+        raise VehiclekitError(f"model file {path} for {name!r} does not exist")
+    signature = read_signature(path)
+    try:
+        meta = ClassifierMetadata.from_props(signature.metadata)
+    except ValueError as e:
+        raise VehiclekitError(f"{path}: {e}; export it with `train-vehicle export`") from None
+    if meta.task != "classification":
+        raise VehiclekitError(f"{path} is a {meta.task} model; --model serves classifiers (`train-vehicle export`)")
+    return signature

@@ -170,9 +170,12 @@ def _labeled(folder: Path, rel: Sequence[str], labels: Sequence[int], classes: t
 
 # ---------------------------------------------------------------- splits
 def stratified_split(
-    keys: Sequence[str], labels: Sequence[str], fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0
+    keys: Sequence[str], labels: Sequence[str], fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0,
+    at_least_one: bool = False,
 ) -> dict[str, list[str]]:
-    """Deterministic stratified split: per label, shuffle with ``seed`` and cut by ``fractions``."""
+    """Deterministic stratified split: per label, shuffle with ``seed`` and cut by ``fractions``.
+    ``at_least_one``: every split with a non-zero fraction gets one or more of each label's members
+    (the label needs as many members as such splits)."""
     by_label: dict[str, list[str]] = defaultdict(list)
     for key, label in zip(keys, labels):
         by_label[label].append(key)
@@ -182,6 +185,10 @@ def stratified_split(
         random.Random(f"{seed}-{label}").shuffle(members)  # noqa: S311 - a seeded split, not security
         n_train = round(len(members) * fractions[0])
         n_val = round(len(members) * fractions[1])
+        if at_least_one:
+            n_val = max(n_val, 1) if fractions[1] else 0
+            n_test = max(len(members) - n_train - n_val, 1 if fractions[2] else 0)
+            n_train = len(members) - n_val - n_test
         out["train"] += members[:n_train]
         out["val"] += members[n_train : n_train + n_val]
         out["test"] += members[n_train + n_val :]

@@ -24,6 +24,7 @@ from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import load_checkpoint
 from vehiclekit.training.datasets import read_bgr, stanford_label_groups
 from vehiclekit.training.supervised import DATASETS
+from vehiclekit.training.user_images import SPLIT_FILE, load_split
 
 MAX_ABS_DIFF = 1e-4
 OPSET = 18
@@ -36,7 +37,8 @@ class ExportParityError(VehiclekitError):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a `train-vehicle supervised` run directory (uses best.pt)")
     p.add_argument("-o", "--output", required=True, help="ONNX file to write")
-    p.add_argument("--name", default="vehicle-type", help="model name stored in the metadata")
+    p.add_argument("--name", default="vehicle-type",
+                   help="model name stored in the metadata (your own, e.g. my-car-park-types; `vehiclekit serve --model NAME=FILE`)")
     p.add_argument("--model-version", default="1", help="model version stored in the metadata")
     p.add_argument("--parity-images", type=int, default=64, help="real test-split images used for the parity check")
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
@@ -51,13 +53,14 @@ def run(args: argparse.Namespace) -> int:
     model.eval()
     size = (config["img_size"], config["img_size"])
     norm = backbone_spec(config["arch"])
-    root = data_root(args.data)
-    groups = stanford_label_groups(root) if config["dataset"] == "stanford-cars-model" else {}
+    own_split = run_dir / SPLIT_FILE         # a run on the user's own images: its own test split
+    root = None if own_split.exists() else data_root(args.data)
+    groups = stanford_label_groups(root) if config.get("dataset") == "stanford-cars-model" else {}
     meta = ClassifierMetadata(
         name=args.name, version=args.model_version, labels=tuple(ckpt["classes"]), input_size=size,
         mean=norm.mean, std=norm.std, arch=config["arch"], groups=groups,
     )
-    test = DATASETS[config["dataset"]](root, "test")
+    test = load_split(own_split)["test"] if own_split.exists() else DATASETS[config["dataset"]](root, "test")
     step = max(1, len(test) // args.parity_images)
     images = [read_bgr(p) for p in test.paths[::step][: args.parity_images]]
     batch = classifier_input(images, size, norm.mean, norm.std)

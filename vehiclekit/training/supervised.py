@@ -2,6 +2,10 @@
 ``references/classification/train.py``) for a classifier trained on labelled images, from scratch,
 from ImageNet weights (``--init imagenet``) or from a pretrained backbone checkpoint.
 
+The images are one of the project's datasets (``--dataset``, committed splits) or the user's own
+(``--images DIR`` with a sub-folder per class, or ``--labels`` CSV / Label Studio JSON; see
+:mod:`vehiclekit.training.user_images`), split once and saved as ``split.json`` in the run.
+
 A run directory holds ``config.json`` (resolved arguments), ``last.pt`` / ``best.pt`` (atomic),
 ``history.json`` (per-epoch loss and accuracy), and at the end ``metrics.json`` (val/test accuracy,
 per-class accuracy, confusion matrix) and ``confusion.png``. ``--resume`` continues after a kill
@@ -23,7 +27,7 @@ from tqdm import tqdm
 from vehiclekit.models.factory import BACKBONES, Classifier, backbone_spec
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
-from vehiclekit.training import vehicle_type_v2
+from vehiclekit.training import user_images, vehicle_type_v2
 from vehiclekit.training.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.metrics import classification_report, plot_confusion
 from vehiclekit.training.schedules import warmup_cosine
@@ -42,7 +46,18 @@ DOMAINS = {"vehicle-type-v2": lambda root, split: {s: vehicle_type_v2.load_sourc
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", choices=sorted(DATASETS), default="vehicle-types", help="labelled dataset (committed splits)")
+    p.add_argument("--dataset", choices=sorted(DATASETS),
+                   help="one of the project's labelled datasets, committed splits (default: vehicle-types)")
+    own = p.add_mutually_exclusive_group()
+    own.add_argument("--images", metavar="DIR", help="your own images: one sub-folder per class (DIR/car/*.jpg)")
+    own.add_argument("--labels", metavar="FILE",
+                     help="your own images listed in a `path,label` CSV or a Label Studio JSON / JSON-MIN export")
+    p.add_argument("--images-root", help="--labels: folder that relative / Label Studio paths resolve against "
+                                                    "(default: the label file's folder)")
+    p.add_argument("--val-images", metavar="DIR",
+                   help="with --images/--labels: a class-folder tree used as the val split (else 15 %% is held out)")
+    p.add_argument("--max-bad-share", type=float, default=0.05,
+                   help="with --images/--labels: unreadable images are skipped and listed; stop above this share (default 0.05)")
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
     p.add_argument("--labels-fraction", type=float, default=1.0, help="stratified fraction of the train split's labels to use")
     p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half", help="backbone")
@@ -67,13 +82,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    if args.dataset and (args.images or args.labels):
+        raise SystemExit("pass --dataset or your own --images/--labels, not both")
+    if not (args.images or args.labels):
+        args.dataset = args.dataset or "vehicle-types"       # stored in config.json as used
     args, config, state = start_run(args)
 
-    root = data_root(args.data)
-    train_data = DATASETS[args.dataset](root, "train")
+    own = bool(args.images or args.labels)
+    root = None if own else data_root(args.data)
+    if own:
+        splits = own_images(args, out)
+        train_data, val_data, test_data = splits["train"], splits["val"], splits["test"]
+    else:
+        train_data, val_data, test_data = (DATASETS[args.dataset](root, s) for s in ("train", "val", "test"))
     if args.labels_fraction < 1:
         train_data = train_data.subset(label_subset(train_data.labels, args.labels_fraction, args.seed))
-    val_data, test_data = (DATASETS[args.dataset](root, s) for s in ("val", "test"))
     classes = train_data.classes
     norm = backbone_spec(args.arch)
     max_side = 2 * args.img_size  # decode once at twice the input size: enough for crop augmentation
@@ -125,15 +148,37 @@ def run(args: argparse.Namespace) -> int:
     model.load_state_dict(best["model"])
     metrics = {"best_epoch": best["epoch"] + 1, "classes": list(classes), "train_images": len(train_set)}
     test_sets = {"val": val_data, "test": test_data}
-    if args.dataset in DOMAINS:
+    if not own and args.dataset in DOMAINS:
         test_sets |= {f"test/{source}": data for source, data in DOMAINS[args.dataset](root, "test").items() if len(data)}
     for name, data in test_sets.items():
         metrics[name] = evaluate(model, ImageDataset(data, eval_transform(args.img_size, norm.mean, norm.std), f"decode {name}", max_side),
                                  args.batch_size)
     write_json(out / "metrics.json", metrics)
-    plot_confusion(metrics["test"]["confusion"], classes, out / "confusion.png", f"{args.dataset} test, {args.arch} ({metrics['test']['accuracy']:.2%})")
+    title = args.dataset or Path(args.images or args.labels).name
+    plot_confusion(metrics["test"]["confusion"], classes, out / "confusion.png", f"{title} test, {args.arch} ({metrics['test']['accuracy']:.2%})")
     print(f"test accuracy {metrics['test']['accuracy']:.4f} (best val epoch {metrics['best_epoch']}); run dir {out}")
     return 0
+
+
+def own_images(args: argparse.Namespace, out: Path) -> dict:
+    """The user's images split into train / val / test: made once and saved as ``OUT/split.json``
+    (a resumed run reads it back); class counts printed."""
+    saved = out / user_images.SPLIT_FILE
+    if saved.exists():
+        splits = user_images.load_split(saved)
+        print(f"images as split in {saved}:")
+    else:
+        items = (user_images.from_folder(Path(args.images)) if args.images
+                 else user_images.from_label_file(Path(args.labels), args.images_root and Path(args.images_root)))
+        items = user_images.check_readable(items, args.max_bad_share)
+        val_items = None
+        if args.val_images:
+            val_items = user_images.check_readable(user_images.from_folder(Path(args.val_images)), args.max_bad_share)
+        splits = user_images.split_user_images(items, args.seed, val_items)
+        user_images.save_split(splits, saved)
+        print(f"split written to {saved}:")
+    user_images.print_counts(splits)
+    return splits
 
 
 def build_model(args: argparse.Namespace, num_classes: int) -> Classifier:
