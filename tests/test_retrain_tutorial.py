@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from vehiclekit.errors import DatasetError, VehiclekitError
 from vehiclekit.paths import REPO_ROOT
@@ -102,6 +103,43 @@ def test_bad_names_and_files_for_serving_are_refused(tutorial, tmp_path):
                             ({"mine": tmp_path / "missing.onnx"}, "does not exist")):
         with pytest.raises(VehiclekitError, match=message):
             build_repository(tmp_path / "repo", "cpu", models=models)
+
+
+# ------------------------------------------------------------------ starting from a trained model
+def test_zoo_models_rebuild_exactly_and_same_labels_continue():
+    from vehiclekit.models import zoo
+    from vehiclekit.models.factory import Classifier
+    from vehiclekit.training.warm_start import from_onnx, warm_start
+
+    for name in ("vehicle-type", "vehicle-type@1"):        # EfficientNet-Lite0 and resnet18-half, BN folded
+        model, labels = from_onnx(zoo.get(name).path)     # raises unless PyTorch = ONNX Runtime within 1e-4
+        assert len(labels) == (8 if name == "vehicle-type" else 6)
+    fresh = Classifier("efficientnet-lite0", len(zoo.VEHICLE_TYPES)).eval()
+    assert warm_start(fresh, "vehicle-type", zoo.VEHICLE_TYPES).startswith("continuing")
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), from_onnx(zoo.get("vehicle-type").path)[0](x), atol=1e-5, rtol=0)
+    fresh.train()                         # folded BatchNorm stays in eval mode: batch statistics would undo the folding
+    assert not any(m.training for m in fresh.modules() if isinstance(m, torch.nn.BatchNorm2d)) and fresh.head.training
+    with pytest.raises(VehiclekitError, match="pass --arch efficientnet-lite0"):
+        warm_start(Classifier("resnet18-half", 3), "vehicle-type", ("a", "b", "c"))
+
+
+def test_init_from_the_zoo_model_with_new_labels(tmp_path, data_dir, capsys):
+    from vehiclekit.models import zoo
+    from vehiclekit.training.warm_start import from_onnx
+
+    folder = make_folder(data_dir, tmp_path / "imgs", per_class=12)
+    run = tmp_path / "run"
+    assert train_vehicle(["supervised", "--images", str(folder), "--init", "vehicle-type", "--arch", "efficientnet-lite0",
+                          "--frozen-blocks", "6", "--img-size", "64", "--epochs", "1", "--batch-size", "8",
+                          "--workers", "0", "--out", str(run)]) == 0
+    assert "backbone of vehicle-type (8 labels), new head for 3 labels" in capsys.readouterr().out
+    trained = torch.load(run / "best.pt", weights_only=False)["model"]
+    zoo_model = from_onnx(zoo.get("vehicle-type").path)[0].state_dict()
+    name = "backbone.net.blocks.3.0.conv_pw.weight"                           # a frozen stage: as shipped
+    torch.testing.assert_close(trained[name], zoo_model[name])
+    assert trained["head.weight"].shape == (3, 1280)
 
 
 # ------------------------------------------------------------------ bad folders and label files

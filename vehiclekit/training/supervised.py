@@ -27,7 +27,7 @@ from tqdm import tqdm
 from vehiclekit.models.factory import BACKBONES, Classifier, backbone_spec
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
-from vehiclekit.training import user_images, vehicle_type_v2
+from vehiclekit.training import user_images, vehicle_type_v2, warm_start
 from vehiclekit.training.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.metrics import classification_report, plot_confusion
 from vehiclekit.training.schedules import warmup_cosine
@@ -70,8 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.0, help="dropout before the linear head")
-    p.add_argument("--init", help="`imagenet` (the backbone's ImageNet weights) or a backbone checkpoint "
-                                  "(e.g. from `train-vehicle pretrain`)")
+    p.add_argument("--init", help="`imagenet` (the backbone's ImageNet weights); a trained classifier to start from: "
+                                  "a zoo name (vehicle-type), an exported .onnx or a run folder (same labels: continue, "
+                                  "others: new head); or a backbone checkpoint (e.g. from `train-vehicle pretrain`)")
     p.add_argument("--frozen-blocks", type=int, default=0,
                    help="EfficientNet: keep the stem and the first N block stages fixed (faster; early features are generic)")
     p.add_argument("--drop-path", type=float, default=0.0, help="EfficientNet: stochastic depth rate")
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     val_set = ImageDataset(val_data, eval_transform(args.img_size, norm.mean, norm.std), "decode val", max_side)
 
     # channels-last: 1.6x faster training steps for EfficientNet-Lite0 on this CPU (0.95 vs 1.54 s per batch of 32 at 160 px)
-    model = build_model(args, len(classes)).to(memory_format=torch.channels_last)
+    model = build_model(args, classes).to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     if args.optimizer == "adamw":
         optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
@@ -181,16 +182,19 @@ def own_images(args: argparse.Namespace, out: Path) -> dict:
     return splits
 
 
-def build_model(args: argparse.Namespace, num_classes: int) -> Classifier:
-    """The classifier a run trains: ``--init imagenet`` loads the backbone's ImageNet weights, a path
-    loads a ``train-vehicle pretrain`` backbone checkpoint."""
+def build_model(args: argparse.Namespace, classes: tuple[str, ...]) -> Classifier:
+    """The classifier a run trains: ``--init imagenet`` loads the backbone's ImageNet weights; a
+    trained classifier (zoo name, exported ONNX, run folder) its weights (:mod:`.warm_start`);
+    another path a ``train-vehicle pretrain`` backbone checkpoint."""
     options = {}
     if args.frozen_blocks:
         options["frozen_blocks"] = args.frozen_blocks
     if args.drop_path:
         options["drop_path_rate"] = args.drop_path
-    model = Classifier(args.arch, num_classes, args.dropout, imagenet=args.init == "imagenet", **options)
-    if args.init and args.init != "imagenet":
+    model = Classifier(args.arch, len(classes), args.dropout, imagenet=args.init == "imagenet", **options)
+    if args.init and warm_start.is_trained_model(args.init):
+        print(f"--init: {warm_start.warm_start(model, args.init, classes)}")
+    elif args.init and args.init != "imagenet":
         model.backbone.load_state_dict(load_checkpoint(Path(args.init))["backbone"])
     return model
 
