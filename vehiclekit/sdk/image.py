@@ -5,7 +5,8 @@ the same accepted inputs and the same :class:`~vehiclekit.errors.InvalidImageErr
 
 Encoded images are measured before they are decoded: Pillow reads only the header's width and
 height, and anything over :data:`MAX_PIXELS` / :data:`MAX_SIDE` is refused without allocating a
-pixel (an 875 KB PNG can claim 30,000 x 30,000 pixels and take OpenCV 5 GB and 17 s to reject).
+pixel (a valid 0.9 MB PNG of 30,000 x 30,000 pixels took OpenCV alone 5.1 GB and 9.9 s to decode
+here, docs/results.md §12).
 Bytes whose header Pillow cannot read are refused too, whatever OpenCV could make of them, so
 every accepted format (JPEG, PNG, WebP, BMP, TIFF, PNM, JPEG 2000, ...) is size-checked. Pillow
 and OpenCV parse headers independently; should they ever disagree, the decoded size is checked
