@@ -2,6 +2,7 @@
 (`VehicleReID` + `Gallery`) on real vehicle-reid test images with that tiny, barely trained model."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -181,3 +182,36 @@ def test_shipped_v2_on_the_test_split(test_images):
     report = cross_camera_report(features, images)
     for direction, metrics in report["directions"].items():
         assert metrics["plain"]["rank-1"] >= RANK1_FLOOR and metrics["plain"]["mAP"] >= MAP_FLOOR, (direction, metrics)
+
+
+def test_reid_on_your_own_identities(tmp_path, test_images):
+    """`train-vehicle reid --images DIR` with {identity}_{camera}_*.jpg files: split by identity into
+    split.json, trained, scored cross-camera on its own test identities, exported."""
+    folder = tmp_path / "my-cameras"
+    folder.mkdir()
+    for im in test_images:                                   # car_0001_cam1.jpg -> car0001_cam1_0.jpg
+        kind, number, cam = im.path.stem.split("_")
+        shutil.copy(im.path, folder / f"{kind}{number}_{cam}_0.jpg")
+    out = tmp_path / "run"
+    assert train_vehicle(["reid", "--images", str(folder), "--out", str(out), "--img-size", "32", "--epochs", "1",
+                          "--warmup-epochs", "0", "--p", "4", "--k", "2", "--workers", "0", "--threads", "1"]) == 0
+    split = json.loads((out / "split.json").read_text())
+    identities = {name: {i for _, i, _ in rows} for name, rows in split.items()}
+    assert not (identities["train"] & identities["val"]) and not (identities["train"] & identities["test"])
+    assert sum(len(v) for v in identities.values()) == 60 and len(identities["test"]) == 9
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["identities"] == 9 and metrics["onnx_parity"]["max_abs_diff"] <= 1e-4
+    assert set(metrics["test"]["directions"]) == {"camcam1->camcam2", "camcam2->camcam1"}
+
+
+def test_own_identities_need_two_cameras_and_names(tmp_path, test_images):
+    from vehiclekit.errors import DatasetError
+    from vehiclekit.training.user_images import reid_items, split_reid_items
+
+    (tmp_path / "bad").mkdir()
+    shutil.copy(test_images[0].path, tmp_path / "bad" / "nounderscore.jpg")
+    with pytest.raises(DatasetError, match="not named"):
+        reid_items(tmp_path / "bad")
+    one_camera = [(im.path, im.identity, "cam1") for im in test_images]
+    with pytest.raises(DatasetError, match="only 0 identities are seen by two or more cameras"):
+        split_reid_items(one_camera)

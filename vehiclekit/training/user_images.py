@@ -194,3 +194,46 @@ def print_counts(splits: dict[str, LabeledImages]) -> None:
     print(f"{'class':<{width}}" + "".join(f"{s:>8}" for s in splits))
     for i, c in enumerate(classes):
         print(f"{c:<{width}}" + "".join(f"{data.labels.count(i):>8}" for data in splits.values()))
+
+
+# ------------------------------------------------------------------ re-identification (identities, cameras)
+def reid_items(source: Path) -> list[tuple[Path, str, str]]:
+    """(image, identity, camera) from a folder of ``{identity}_{camera}_*.jpg`` files (sub-folders
+    included) or a CSV of ``path,identity,camera``."""
+    if source.is_file():
+        root = source.parent.resolve()
+        with source.open(newline="") as f:
+            rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
+        if rows and [c.strip().lower() for c in rows[0][:3]] == ["path", "identity", "camera"]:
+            rows = rows[1:]
+        if bad := [i + 1 for i, r in enumerate(rows) if len(r) < 3 or not all(c.strip() for c in r[:3])]:
+            raise DatasetError(f"{source}: rows {bad[:5]} are not `path,identity,camera`")
+        return [(_resolve(root, r[0].strip()), r[1].strip(), r[2].strip()) for r in rows]
+    if not source.is_dir():
+        raise DatasetError(f"--images {source} is neither a folder nor a CSV of path,identity,camera")
+    items, unnamed = [], []
+    for path in sorted(p for p in source.resolve().rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
+        parts = path.stem.split("_")
+        if len(parts) < 2:
+            unnamed.append(path.name)
+        else:
+            items.append((path, parts[0], parts[1]))
+    if unnamed:
+        raise DatasetError(f"{len(unnamed)} images under {source} are not named {{identity}}_{{camera}}_*.jpg "
+                           f"(first: {unnamed[0]}); rename them or list them in a CSV of path,identity,camera")
+    return items
+
+
+def split_reid_items(items: list[tuple[Path, str, str]], seed: int = 0) -> dict[str, list[tuple[Path, str, str]]]:
+    """Identities split 70 / 15 / 15 (seeded); only identities seen by two or more cameras can be
+    val / test queries, the others all train."""
+    cameras: dict[str, set[str]] = {}
+    for _, identity, camera in items:
+        cameras.setdefault(identity, set()).add(camera)
+    multi = sorted(i for i, c in cameras.items() if len(c) > 1)
+    if len(multi) < 3:
+        raise DatasetError(f"only {len(multi)} identities are seen by two or more cameras: re-ID needs at least 3 "
+                           "(one each for training, validation and test), and many more to be useful")
+    parts = stratified_split(multi, ["any"] * len(multi), (0.7, 0.15, 0.15), seed, at_least_one=True)
+    split_of = {identity: split for split, ids in parts.items() for identity in ids}
+    return {split: [item for item in items if split_of.get(item[1], "train") == split] for split in ("train", "val", "test")}

@@ -21,14 +21,15 @@ DEFAULT_NAME = "vehicle-reid"
 
 
 def export_run(run_dir: Path, output: Path, name: str = DEFAULT_NAME, version: str = "1",
-               data: str | None = None, parity_images: int = 32) -> dict:
-    """Write ``output`` from ``run_dir/best.pt``; returns the parity report."""
+               data: str | None = None, parity_images: int = 32, parity_paths: list[Path] | None = None) -> dict:
+    """Write ``output`` from ``run_dir/best.pt``; returns the parity report. Parity is checked on
+    ``parity_paths`` (the run's test images) or the vehicle-reid test split."""
     embedder, img_size = load_run_embedder(run_dir)
     model, spec = embedder.model, backbone_spec(embedder.model.arch)
     meta = ClassifierMetadata(name=name, version=version, labels=(), input_size=(img_size, img_size),
                               mean=spec.mean, std=spec.std, arch=model.arch, task=REID_TASK)
-    test = load_vehicle_reid(data_root(data), "test")
-    step = max(1, len(test) // parity_images)
-    batch = classifier_input([read_bgr(im.path) for im in test[::step][:parity_images]], (img_size, img_size),
+    paths = parity_paths or [im.path for im in load_vehicle_reid(data_root(data), "test")]
+    step = max(1, len(paths) // parity_images)
+    batch = classifier_input([read_bgr(p) for p in paths[::step][:parity_images]], (img_size, img_size),
                              spec.mean, spec.std)
     return export_onnx(embedder, meta, batch, output, EMBEDDING_OUTPUT)

@@ -25,6 +25,7 @@ without k-reciprocal re-ranking, its k1 / k2 chosen on val) and ``vehicle_reid.o
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -36,7 +37,8 @@ from vehiclekit.models.factory import BACKBONES, backbone_spec
 from vehiclekit.models.reid import ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
-from vehiclekit.training.datasets import ImageDataset, load_vehicle_reid
+from vehiclekit.training import user_images
+from vehiclekit.training.datasets import ImageDataset, ReidImage, load_vehicle_reid
 from vehiclekit.training.reid.data import as_labeled, reid_split, reid_train_transform
 from vehiclekit.training.reid.evaluate import cross_camera_report, embed, eval_dataset, tune_rerank
 from vehiclekit.training.reid.losses import ReidLoss
@@ -48,6 +50,9 @@ ONNX_NAME = "vehicle_reid.onnx"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="data root holding vehicle-reid/ (default: $VEHICLEKIT_DATA or ../shared/data)")
+    p.add_argument("--images", metavar="DIR|CSV",
+                   help="your own identities instead of vehicle-reid: a folder of {identity}_{camera}_*.jpg or a CSV "
+                   "of path,identity,camera; split by identity (70/15/15, seeded) into OUT/split.json")
     p.add_argument("--train-val", action="store_true",
                    help="train on train + val (no held-out model selection; best.pt = last epoch)")
     p.add_argument("--init", help="`imagenet` (the backbone's ImageNet weights) or a backbone checkpoint to start "
@@ -80,13 +85,18 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     args, config, state = start_run(args)
 
-    root = data_root(args.data)
-    train_images = reid_split(root, ("train", "val") if args.train_val else ("train",))
+    if args.images:
+        splits = own_identities(Path(args.images), out, args.seed)
+        train_images = splits["train"] + (splits["val"] if args.train_val else [])
+    else:
+        root = data_root(args.data)
+        splits = {"val": load_vehicle_reid(root, "val"), "test": load_vehicle_reid(root, "test")}
+        train_images = reid_split(root, ("train", "val") if args.train_val else ("train",))
     if args.limit_ids:
         keep = set(sorted({im.identity for im in train_images})[: args.limit_ids])
         train_images = [im for im in train_images if im.identity in keep]
     train_data = as_labeled(train_images)
-    val_images = None if args.train_val else load_vehicle_reid(root, "val")
+    val_images = None if args.train_val else splits["val"]
     val_set = None if val_images is None else eval_dataset(val_images, args.img_size, args.arch)
     spec = backbone_spec(args.arch)
     train_set = ImageDataset(train_data, reid_train_transform(args.img_size, spec.mean, spec.std, args.color_jitter),
@@ -153,18 +163,34 @@ def run(args: argparse.Namespace) -> int:
         val_features = embed(embedder, val_set)
         rerank = metrics["rerank_chosen_on_val"] = tune_rerank(val_features, val_images)
         metrics["val"] = cross_camera_report(val_features, val_images, rerank)
-    test_images = load_vehicle_reid(root, "test")
+    test_images = splits["test"]
     metrics["test"] = cross_camera_report(embed(embedder, eval_dataset(test_images, args.img_size, args.arch)),
                                           test_images, rerank)
     if not args.no_export:
         from vehiclekit.training.reid.export import export_run
 
-        metrics["onnx_parity"] = export_run(out, out / ONNX_NAME, version=args.model_version, data=args.data)
+        metrics["onnx_parity"] = export_run(out, out / ONNX_NAME, version=args.model_version,
+                                            parity_paths=[im.path for im in test_images])
     write_json(out / "metrics.json", metrics)
     test = metrics["test"]["mean"]["plain"]
     print(f"test (mean of cam1->cam2, cam2->cam1): Rank-1 {test['rank-1']:.4f}  mAP {test['mAP']:.4f}  "
           f"mINP {test['mINP']:.4f} (best epoch {metrics['best_epoch']}); run dir {out}")
     return 0
+
+
+def own_identities(source: Path, out: Path, seed: int) -> dict[str, list[ReidImage]]:
+    """The user's identities split by identity (:func:`~vehiclekit.training.user_images.split_reid_items`),
+    made once and kept in ``OUT/split.json``."""
+    saved = out / user_images.SPLIT_FILE
+    if saved.exists():
+        parts = json.loads(saved.read_text())
+    else:
+        parts = {split: [[str(p), i, c] for p, i, c in items]
+                 for split, items in user_images.split_reid_items(user_images.reid_items(source), seed).items()}
+        saved.write_text(json.dumps(parts, indent=1) + "\n")
+    print("identities / images per split: " + ", ".join(
+        f"{split} {len({i for _, i, _ in rows})} / {len(rows)}" for split, rows in parts.items()))
+    return {split: [ReidImage(Path(p), i, c, "unknown") for p, i, c in rows] for split, rows in parts.items()}
 
 
 def train_one_epoch(model, loader, criterion, optimizer, scheduler, desc: str) -> dict[str, float]:
