@@ -225,7 +225,8 @@ class Store:
                                    .values(**values)).rowcount
         if changed != 1:
             self.session(session_id)       # raises StoreError for an unknown id
-            raise SessionClosedError(f"parking session {session_id} is not open: it was already closed")
+            raise SessionClosedError(f"parking session {session_id} is not open: it was already closed; list the "
+                                     "open ones with `vehiclekit parking sessions`")
         return self.session(session_id)
 
     # --- exits awaiting a human ---------------------------------------------------------------
@@ -248,7 +249,10 @@ class Store:
     def review(self, review_id: int) -> Review:
         """One review by id; :class:`StoreError` when there is none."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(reviews).where(reviews.c.id == review_id)).first()
+            return self._review(conn, review_id)
+
+    def _review(self, conn: Any, review_id: int) -> Review:
+        row = conn.execute(select(reviews).where(reviews.c.id == review_id)).first()
         if row is None:
             raise StoreError(f"no review {review_id} in {self.target}: list the open ones with `vehiclekit parking review`")
         return _review(row)
@@ -265,11 +269,7 @@ class Store:
             changed = conn.execute(update(reviews).where(reviews.c.id == review_id, reviews.c.resolution.is_(None))
                                    .values(**decision)).rowcount
             if changed != 1:
-                row = conn.execute(select(reviews).where(reviews.c.id == review_id)).first()
-                if row is None:
-                    raise StoreError(f"no review {review_id} in {self.target}: list the open ones with "
-                                     "`vehiclekit parking review`")
-                done = _review(row)
+                done = self._review(conn, review_id)       # inside the transaction; raises for an unknown id
                 raise StoreError(f"review {review_id} was already resolved ({done.resolution}"
                                  f"{f' session {done.resolved_session}' if done.resolved_session else ''}) by "
                                  f"{done.resolved_by} at {done.resolved_at.isoformat()}: nothing changed")
@@ -278,7 +278,8 @@ class Store:
                                        .values(status="closed", **(close or {}))).rowcount
                 if changed != 1:
                     raise SessionClosedError(f"parking session {session_id} is not open (already closed, or no such "
-                                             f"id): review {review_id} left open")
+                                             f"id): review {review_id} left open; pick an open session from "
+                                             "`vehiclekit parking review`")
         return self.review(review_id)
 
     # --- traffic events -----------------------------------------------------------------------

@@ -62,14 +62,19 @@ def from_label_file(path: Path, images_root: Path | None = None) -> list[tuple[P
     root = (images_root or path.parent).resolve()
     if path.suffix.lower() == ".json":
         return _label_studio(path, root)
+    return [(_resolve(root, p), label) for p, label in _csv_rows(path, ("path", "label"))]
+
+
+def _csv_rows(path: Path, columns: tuple[str, ...]) -> list[list[str]]:
+    """The stripped rows of a CSV with ``columns`` (an optional header row naming them; ``#``
+    comments skipped); a row missing a value is an error naming it."""
     with path.open(newline="") as f:
-        rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
+        rows = [[c.strip() for c in r[: len(columns)]] for r in csv.reader(f) if r and not r[0].startswith("#")]
+    if rows and [c.lower() for c in rows[0]] == list(columns):
         rows = rows[1:]
-    bad = [i + 1 for i, r in enumerate(rows) if len(r) < 2 or not r[0].strip() or not r[1].strip()]
-    if bad:
-        raise DatasetError(f"{path}: rows {bad[:5]} are not `path,label`")
-    return [(_resolve(root, r[0].strip()), r[1].strip()) for r in rows]
+    if bad := [i + 1 for i, r in enumerate(rows) if len(r) < len(columns) or not all(r)]:
+        raise DatasetError(f"{path}: rows {bad[:5]} are not `{','.join(columns)}`")
+    return rows
 
 
 def _label_studio(path: Path, root: Path) -> list[tuple[Path, str]]:
@@ -202,13 +207,7 @@ def reid_items(source: Path) -> list[tuple[Path, str, str]]:
     included) or a CSV of ``path,identity,camera``."""
     if source.is_file():
         root = source.parent.resolve()
-        with source.open(newline="") as f:
-            rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
-        if rows and [c.strip().lower() for c in rows[0][:3]] == ["path", "identity", "camera"]:
-            rows = rows[1:]
-        if bad := [i + 1 for i, r in enumerate(rows) if len(r) < 3 or not all(c.strip() for c in r[:3])]:
-            raise DatasetError(f"{source}: rows {bad[:5]} are not `path,identity,camera`")
-        return [(_resolve(root, r[0].strip()), r[1].strip(), r[2].strip()) for r in rows]
+        return [(_resolve(root, p), i, c) for p, i, c in _csv_rows(source, ("path", "identity", "camera"))]
     if not source.is_dir():
         raise DatasetError(f"--images {source} is neither a folder nor a CSV of path,identity,camera")
     items, unnamed = [], []
