@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 
-.PHONY: setup demo test bench clean-venv postgresql
+.PHONY: setup demo test bench clean-venv postgresql chromium
 
 setup: $(STAMP)
 
@@ -26,7 +26,13 @@ postgresql:
 	{ [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	  --no-install-recommends postgresql >/dev/null; } || echo "PostgreSQL is missing: apt-get install postgresql (as root)"
 
-test: $(STAMP) postgresql
+# The review console's tests drive a real browser: Debian's Chromium and ChromeDriver (Selenium).
+chromium:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  --no-install-recommends chromium chromium-driver >/dev/null; } || echo "Chromium is missing: apt-get install chromium chromium-driver (as root)"
+
+test: $(STAMP) postgresql chromium
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 

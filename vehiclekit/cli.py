@@ -18,6 +18,7 @@ import numpy as np
 
 from vehiclekit import __version__
 from vehiclekit.apps import cli as apps_cli
+from vehiclekit.apps.console.cli import add_console_parser
 from vehiclekit.errors import DatasetNotFoundError, VehiclekitError
 from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES
 from vehiclekit.paths import data_root
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(run=serving_cli.run_build_repo)
     apps_cli.add_parking_parser(commands)
     apps_cli.add_stats_parser(commands)
+    add_console_parser(commands)
     return parser
 
 

@@ -16,7 +16,6 @@ import json
 import os
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +29,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     insert,
     inspect,
     select,
@@ -40,12 +37,12 @@ from sqlalchemy import (
 from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from vehiclekit.apps.errors import SessionClosedError, StoreError
 from vehiclekit.apps.results import ParkingSession, Review, TrafficEvent
 from vehiclekit.apps.times import require_aware
+from vehiclekit.db import store_engine
 
 
 class UtcDateTime(TypeDecorator):
@@ -124,27 +121,6 @@ def _add_missing_columns(engine: Engine) -> None:
         for table, column, sql_type in ADDED_COLUMNS:
             if column not in present[table.name]:
                 conn.execute(sql(f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}"))
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def store_engine(target: str | os.PathLike) -> Engine:
-    """An engine for a SQLAlchemy URL, or for a SQLite file path (WAL + synchronous=FULL)."""
-    text = os.fspath(target)
-    url = text if "://" in text else f"sqlite:///{Path(text).expanduser()}"
-    kwargs: dict[str, Any] = {}
-    if url in ("sqlite://", "sqlite:///:memory:"):
-        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    engine = create_engine(url, **kwargs)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
 
 
 def _vector(blob: bytes) -> np.ndarray:

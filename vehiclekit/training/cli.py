@@ -21,6 +21,8 @@ COMMANDS = {
     "evaluate": ("ssl.evaluate", "kNN / linear / fine-tune evaluation of a (pretrained or random) backbone"),
     "reid": ("reid.train", "train a vehicle re-ID embedder (BNNeck, ID + batch-hard triplet loss, P x K sampling) and export it"),
     "finetune": ("ups.finetune", "semi-supervised fine-tuning from a labelled fraction: supervised, confidence pseudo-labels or UPS (Rizve et al. 2021)"),
+    "select": ("active.select", "the labeling queue: which unlabelled images a person should label next (active learning, UPS split)"),
+    "import-labels": ("active.import_labels", "merge a CSV or Label Studio export into the project's label store; conflicts reported, never overwritten"),
     "evaluate-reid": ("reid.evaluate", "cross-camera re-ID retrieval on vehicle-reid test: CMC, mAP, mINP (run, ONNX, --init or random)"),
 }
 

@@ -3,7 +3,7 @@
 from ImageNet weights (``--init imagenet``) or from a pretrained backbone checkpoint.
 
 The images are one of the project's datasets (``--dataset``, committed splits) or the user's own
-(``--images DIR`` with a sub-folder per class, or ``--labels`` CSV / Label Studio JSON; see
+(``--images DIR`` with a sub-folder per class, or ``--labels`` CSV / Label Studio JSON / label store; see
 :mod:`vehiclekit.training.user_images`), split once and saved as ``split.json`` in the run.
 
 A run directory holds ``config.json`` (resolved arguments), ``last.pt`` / ``best.pt`` (atomic),
@@ -51,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     own = p.add_mutually_exclusive_group()
     own.add_argument("--images", metavar="DIR", help="your own images: one sub-folder per class (DIR/car/*.jpg)")
     own.add_argument("--labels", metavar="FILE",
-                     help="your own images listed in a `path,label` CSV or a Label Studio JSON / JSON-MIN export")
+                     help="your own images listed in a `path,label` CSV, a Label Studio JSON / JSON-MIN export, or "
+                          "the project's label store (labels.db, from `vehiclekit console` / `import-labels`)")
     p.add_argument("--images-root", help="--labels: folder that relative / Label Studio paths resolve against "
                                                     "(default: the label file's folder)")
     p.add_argument("--val-images", metavar="DIR",

@@ -6,6 +6,8 @@ Three ways to say what each image shows:
   torchvision's ``ImageFolder`` and ``yolo classify`` expect;
 - ``--labels FILE.csv``: rows ``path,label`` (a header row ``path,label`` is allowed; relative paths
   are relative to the CSV's folder);
+- ``--labels labels.db``: the project's label store (:mod:`vehiclekit.labeling`: the console's and
+  ``train-vehicle import-labels``' labels);
 - ``--labels FILE.json``: a Label Studio export of an image-classification project (the full
   ``JSON`` export, or ``JSON-MIN``); each task's first non-cancelled choice is its label. Image
   paths ``/data/local-files/?d=REL`` resolve against ``--images-root`` (default: the JSON's
@@ -29,6 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import cv2
 
 from vehiclekit.errors import DatasetError
+from vehiclekit.labeling import LabelStore, is_label_store
 from vehiclekit.training.datasets import IMAGE_SUFFIXES, LabeledImages, stratified_split
 
 #: Fewest images a class needs: one each for train, val and test.
@@ -56,7 +59,9 @@ def from_folder(folder: Path) -> list[tuple[Path, str]]:
 
 
 def from_label_file(path: Path, images_root: Path | None = None) -> list[tuple[Path, str]]:
-    """(image, class) from a ``path,label`` CSV or a Label Studio JSON export."""
+    """(image, class) from a ``path,label`` CSV, a Label Studio JSON export or a label store."""
+    if is_label_store(path):
+        return LabelStore(path).items()
     if not path.is_file():
         raise DatasetError(f"label file {path} does not exist")
     root = (images_root or path.parent).resolve()

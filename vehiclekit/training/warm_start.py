@@ -42,23 +42,37 @@ def is_trained_model(init: str) -> bool:
     return base in zoo.latest() or init.endswith(".onnx") or (Path(init) / "best.pt").is_file()
 
 
+def trained_onnx_path(init: str) -> Path | None:
+    """The ONNX file a zoo name or ``.onnx`` path names; None for a run folder."""
+    if (Path(init) / "best.pt").is_file():
+        return None
+    path = Path(init) if init.endswith(".onnx") else zoo.get(init).path
+    if not path.is_file():
+        raise VehiclekitError(f"--init {init}: {path} does not exist")
+    return path
+
+
 def load_trained(init: str) -> tuple[Classifier, tuple[str, ...]]:
     """The classifier ``init`` names (eval mode) and its labels."""
-    if (Path(init) / "best.pt").is_file():
+    path = trained_onnx_path(init)
+    if path is None:
         ckpt = load_checkpoint(Path(init) / "best.pt")
         model = Classifier(ckpt["config"]["arch"], len(ckpt["classes"]), ckpt["config"].get("dropout", 0.0))
         model.load_state_dict(ckpt["model"])
         return model.eval(), tuple(ckpt["classes"])
-    path = Path(init) if init.endswith(".onnx") else zoo.get(init).path
-    if not path.is_file():
-        raise VehiclekitError(f"--init {init}: {path} does not exist")
     return from_onnx(path)
+
+
+def onnx_metadata(path: Path, proto: onnx.ModelProto | None = None) -> ClassifierMetadata:
+    """The vehiclekit metadata (labels, input size, normalisation, backbone) of an exported ONNX file."""
+    proto = proto if proto is not None else onnx.load(str(path), load_external_data=False)
+    return ClassifierMetadata.from_props({p.key: p.value for p in proto.metadata_props})
 
 
 def from_onnx(path: Path) -> tuple[Classifier, tuple[str, ...]]:
     """A :class:`Classifier` computing what the exported ONNX ``path`` computes (checked)."""
     proto = onnx.load(str(path))
-    meta = ClassifierMetadata.from_props({p.key: p.value for p in proto.metadata_props})
+    meta = onnx_metadata(path, proto)
     if meta.task != "classification" or not meta.arch:
         raise VehiclekitError(f"--init {path}: not a vehiclekit classifier export (task {meta.task!r}, arch {meta.arch!r})")
     weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in proto.graph.initializer}

@@ -1,0 +1,70 @@
+"""``vehiclekit console``: start the review console (see :mod:`vehiclekit.apps.console`)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from pathlib import Path
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+EPILOG = """\
+examples:
+  train-vehicle select --model vehicle-type --pool cameras/ --budget 100 --strategy bald -o queue.json
+  vehiclekit console --queue queue.json --labels labels.db --user alice
+  vehiclekit console --parking-db parking.db --tariff deploy/tariff.example.yaml --stats-db stats.db --user alice
+
+Open the address it prints. Label: keys 1-9 choose a label, s skips, u (or Backspace) undoes.
+Labels go to the label store (--labels) with your name; train on them with
+`train-vehicle supervised --labels labels.db --init vehicle-type`.
+The console listens on 127.0.0.1 only; --host 0.0.0.0 exposes it to the network (it has no
+login: put it behind an authenticating proxy, and list the name users reach it by in --allowed-host).
+"""
+
+
+def add_console_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("console", help="web console: label the queue, settle parking reviews, see traffic",
+                            description="Start the review console: a web page for the labeling queue, the "
+                                        "parking review cases and today's traffic statistics.",
+                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--queue", type=Path, help="labeling queue from `train-vehicle select` (JSON or CSV)")
+    p.add_argument("--labels", default=os.environ.get("VEHICLEKIT_LABELS_DB", "labels.db"),
+                   help="label store: SQLite file or database URL (default: $VEHICLEKIT_LABELS_DB, else labels.db)")
+    p.add_argument("--parking-db", default=os.environ.get("VEHICLEKIT_PARKING_DB"),
+                   help="parking store to review (default: $VEHICLEKIT_PARKING_DB)")
+    p.add_argument("--tariff", type=Path, default=os.environ.get("VEHICLEKIT_TARIFF"),
+                   help="tariff YAML used to charge a matched exit (default: $VEHICLEKIT_TARIFF)")
+    p.add_argument("--stats-db", default=os.environ.get("VEHICLEKIT_STATS_DB"),
+                   help="traffic statistics store (default: $VEHICLEKIT_STATS_DB)")
+    p.add_argument("--tz", default="UTC", help="time zone of the traffic page's days, e.g. Europe/Berlin (default: UTC)")
+    p.add_argument("--user", default=getpass.getuser(),
+                   help="your name, stored with every label and decision (default: the login name)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="another host name browsers use to reach the console (with --host); repeatable")
+    p.set_defaults(run=run_console)
+
+
+def run_console(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    from vehiclekit.apps.console.app import ConsoleConfig, create_app
+
+    if not args.user.strip():
+        raise ValueError("--user NAME is required: it is stored with every label and decision")
+    hosts = (*LOOPBACK, *args.allowed_host) if args.host in LOOPBACK or args.allowed_host else ()
+    if args.host not in LOOPBACK:
+        print(f"warning: listening on {args.host}: anyone who reaches this port can label and settle "
+              "parking cases (there is no login)", flush=True)
+    config = ConsoleConfig(user=args.user, labels=args.labels, queue=args.queue, parking_db=args.parking_db,
+                           tariff=args.tariff, stats_db=args.stats_db, tz=args.tz, allowed_hosts=hosts)
+    server = make_server(args.host, args.port, create_app(config), threaded=True)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - a comparison: print a reachable address, not a bind
+    print(f"vehiclekit console on http://{shown}:{server.server_port}/ as {args.user} (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
