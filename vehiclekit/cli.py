@@ -19,6 +19,7 @@ import numpy as np
 from vehiclekit import __version__
 from vehiclekit.apps import cli as apps_cli
 from vehiclekit.apps.console.cli import add_console_parser
+from vehiclekit.apps.video.cli import add_count_parser
 from vehiclekit.errors import DatasetNotFoundError, VehiclekitError
 from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES
 from vehiclekit.paths import data_root
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     apps_cli.add_parking_parser(commands)
     apps_cli.add_stats_parser(commands)
     add_console_parser(commands)
+    add_count_parser(commands)
     return parser
 
 

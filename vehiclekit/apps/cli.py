@@ -17,6 +17,7 @@ from vehiclekit.apps.errors import TariffError
 from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 from vehiclekit.apps.segments import DEFAULT_SEGMENTS
 from vehiclekit.apps.stats import DEFAULT_MIN_MAKE_CONFIDENCE
+from vehiclekit.apps.video.cli import add_watch_parser
 
 #: Exit status of ``parking exit`` when the exit was not charged but sent to review.
 REVIEW_EXIT_STATUS = 3
@@ -54,9 +55,13 @@ def _db_argument(parser: argparse.ArgumentParser, env: str, default: str) -> Non
 def _parking_command(sub: argparse._SubParsersAction, name: str, help: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", epilog=PARKING_EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    _parking_options(parser)
+    return parser
+
+
+def _parking_options(parser: argparse.ArgumentParser) -> None:
     _db_argument(parser, "VEHICLEKIT_PARKING_DB", "parking.db")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    return parser
 
 
 def _gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,6 +113,7 @@ def add_parking_parser(commands: argparse._SubParsersAction) -> None:
     sessions.set_defaults(run=run_sessions)
     report = _parking_command(sub, "report", "revenue and counts per vehicle type")
     report.set_defaults(run=run_report)
+    add_watch_parser(sub, _parking_options)
 
 
 STATS_EPILOG = """\
@@ -122,7 +128,6 @@ with an offset; relative image paths are relative to the manifest). A --folder i
 direction, timed by each file's modification time. report writes counts.csv, dwell.csv,
 report.json, counts.png (stacked counts per type) and dwell.png (dwell-time histogram).
 """
-
 
 def add_stats_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``stats ingest|report``."""

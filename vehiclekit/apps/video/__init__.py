@@ -1,0 +1,10 @@
+"""Video: find vehicles in each frame, follow them from frame to frame, and count them where they
+cross a line, by type (``vehiclekit count``), and drive parking entry/exit from cameras
+(``vehiclekit parking watch``).
+
+Frames come from a file, a folder of frames or an ``rtsp://`` / ``http://`` stream
+(:mod:`.source`); vehicles from background subtraction for fixed cameras or from the YOLOX detector
+(:mod:`.proposals`); tracks from an IoU tracker (:mod:`.tracking`); crossings from counting lines
+(:mod:`.lines`); the vehicle type of each track from the SDK's classifier, voted over several crops
+(:mod:`.counter`). Everything here uses the SDK, never the training code.
+"""
