@@ -70,3 +70,30 @@ def test_first_iteration_is_the_supervised_only_model(ups_run, tmp_path):
     assert len(supervised) == 1
     assert [e["loss"] for e in supervised[0]["epochs"]] == [e["loss"] for e in ups[0]["epochs"]]
     assert supervised[0]["test_acc"] == ups[0]["test_acc"] and supervised[0]["val_acc"] == ups[0]["val_acc"]
+
+
+def test_ups_on_your_own_labelled_folder_and_unlabelled_images(tmp_path, data_dir):
+    """`finetune --images DIR --unlabeled DIR`: all of the user's labels are kept (split into
+    split.json), the pool is the unlabelled folder, its pseudo-labels are counted but have no
+    precision (nobody knows their truth), and the next iteration trains on them."""
+    labelled, unlabeled = tmp_path / "mine", tmp_path / "cameras"
+    for name in ("car", "truck", "bike"):
+        files = sorted((data_dir / "vehicle-types" / name).glob("*.jpg"))
+        (labelled / name).mkdir(parents=True)
+        for f in files[:8]:
+            (labelled / name / f.name).write_bytes(f.read_bytes())
+        for f in files[8:14]:
+            (unlabeled / f"{name}-{f.name}").parent.mkdir(parents=True, exist_ok=True)
+            (unlabeled / f"{name}-{f.name}").write_bytes(f.read_bytes())
+    (unlabeled / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "run"
+    args = ["finetune", "--images", str(labelled), "--unlabeled", str(unlabeled), "--out", str(out),
+            "--max-bad-share", "0.1", *[a for a in TINY if a not in ("--labels-fraction", "0.02")]]
+    assert train_vehicle(args) == 0
+    history = json.loads((out / "history.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    split = json.loads((out / "split.json").read_text())
+    assert metrics["labeled"] == len(split["train"]) == 18 and metrics["pool"] == 18      # all labels kept; 3 x 6, broken skipped
+    sel = history[0]["selection"]
+    assert sel["pool"] == 18 and sel["pool_with_known_labels"] == 0 and sel["positive_precision"] is None
+    assert history[1]["trained_on"]["positive"] == sel["positive"] > 0

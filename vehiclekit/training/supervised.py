@@ -45,9 +45,8 @@ DATASETS = {
 DOMAINS = {"vehicle-type-v2": lambda root, split: {s: vehicle_type_v2.load_source(root, s, split) for s in vehicle_type_v2.SOURCES}}
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", choices=sorted(DATASETS),
-                   help="one of the project's labelled datasets, committed splits (default: vehicle-types)")
+def add_own_images_arguments(p: argparse.ArgumentParser) -> None:
+    """``--images`` / ``--labels`` and their options: the user's own labelled images (:func:`own_images`)."""
     own = p.add_mutually_exclusive_group()
     own.add_argument("--images", metavar="DIR", help="your own images: one sub-folder per class (DIR/car/*.jpg)")
     own.add_argument("--labels", metavar="FILE",
@@ -59,6 +58,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --images/--labels: a class-folder tree used as the val split (else 15 %% is held out)")
     p.add_argument("--max-bad-share", type=float, default=0.05,
                    help="with --images/--labels: unreadable images are skipped and listed; stop above this share (default 0.05)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", choices=sorted(DATASETS),
+                   help="one of the project's labelled datasets, committed splits (default: vehicle-types)")
+    add_own_images_arguments(p)
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
     p.add_argument("--labels-fraction", type=float, default=1.0, help="stratified fraction of the train split's labels to use")
     p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half", help="backbone")

@@ -45,7 +45,7 @@ def train_transform(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     return apply
 
 
-def ssl_views_transform(size: int):
+def ssl_views_transform(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """Two independently augmented views of an image for self-supervised pretraining: the
     augmentations of SimCLR (Chen et al. 2020), MoCo v2, SimSiam and BYOL, adapted to small
     traffic-camera crops (the vehicle fills most of a 100×100 frame) at ``size`` ≈ 64 px:
@@ -71,7 +71,7 @@ def ssl_views_transform(size: int):
             v2.RandomGrayscale(p=0.2),
             v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1 * scale, 2.0 * scale))], p=0.5),
             v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            v2.Normalize(mean, std),
         ]
     )
 

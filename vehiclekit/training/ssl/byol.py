@@ -23,10 +23,10 @@ from vehiclekit.training.ssl.momentum import cosine_momentum, ema_update, frozen
 
 
 class BYOL(nn.Module):
-    def __init__(self, arch: str, momentum: float = 0.996):
+    def __init__(self, arch: str, momentum: float = 0.996, **backbone):
         super().__init__()
         self.momentum = momentum
-        self.backbone = build_backbone(arch)
+        self.backbone = build_backbone(arch, **backbone)
         features = self.backbone.num_features
         self.projection_head = projection_mlp(features, 2 * features, features // 2)
         self.prediction_head = prediction_mlp(features // 2, 2 * features)

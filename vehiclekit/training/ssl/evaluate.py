@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vehiclekit.models.factory import BACKBONES, build_backbone
+from vehiclekit.models.factory import BACKBONES, backbone_spec, build_backbone
 from vehiclekit.paths import data_root
 from vehiclekit.training import supervised
 from vehiclekit.training.checkpoint import load_checkpoint, seed_everything, write_json
@@ -38,8 +38,8 @@ DEFAULT_ARCH = "resnet18-half"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", choices=("knn", "linear", "finetune"), required=True)
-    p.add_argument("--init", help="checkpoint with 'backbone' and 'arch' (backbone.pt or last.pt of `train-vehicle pretrain`); "
-                                  "omitted: random initialisation")
+    p.add_argument("--init", help="checkpoint with 'backbone' and 'arch' (backbone.pt or last.pt of `train-vehicle pretrain`), "
+                                  "or `imagenet` (the --arch's ImageNet weights); omitted: random initialisation")
     p.add_argument("--dataset", choices=sorted(supervised.DATASETS), default="vehicle-types", help="labelled dataset (committed splits)")
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
     p.add_argument("--arch", choices=sorted(BACKBONES), help=f"backbone without --init (default {DEFAULT_ARCH}); with --init it must match")
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     backbone, arch = load_backbone(args.init, args.arch)
-    name = Path(args.init).parent.name if args.init else "random-init"
+    name = {None: "random-init", "imagenet": f"imagenet-{arch}"}.get(args.init) or Path(args.init).parent.name
     out = Path(args.out or f"runs/evaluate/{name}-{args.dataset}-{args.protocol}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {"protocol": args.protocol, "dataset": args.dataset, "init": args.init, "arch": arch,
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.protocol == "finetune":
         report |= finetune(args, arch, out.with_suffix(""))
     else:
-        report |= frozen_protocol(args, backbone)
+        report |= frozen_protocol(args, backbone, arch)
     write_json(out, report)
     print(f"{args.protocol} on {args.dataset} ({name}): val acc {report['val']['accuracy']:.4f}, "
           f"test acc {report['test']['accuracy']:.4f}; report {out}")
@@ -76,10 +76,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_backbone(init: str | None, arch: str | None) -> tuple[nn.Module, str]:
-    """The backbone of ``init`` (checkpoint with ``backbone`` and ``arch``), or a random one."""
-    if init is None:
+    """The backbone of ``init`` (checkpoint with ``backbone`` and ``arch``, or ``imagenet`` for the
+    ``arch``'s ImageNet weights), or a random one."""
+    if init is None or init == "imagenet":
         arch = arch or DEFAULT_ARCH
-        return build_backbone(arch), arch
+        return build_backbone(arch, imagenet=init == "imagenet"), arch
     checkpoint = load_checkpoint(Path(init))
     if arch and arch != checkpoint["arch"]:
         raise SystemExit(f"--arch {arch} but {init} holds a {checkpoint['arch']} backbone")
@@ -88,16 +89,18 @@ def load_backbone(init: str | None, arch: str | None) -> tuple[nn.Module, str]:
     return backbone, checkpoint["arch"]
 
 
-def frozen_protocol(args: argparse.Namespace, backbone: nn.Module) -> dict:
+def frozen_protocol(args: argparse.Namespace, backbone: nn.Module, arch: str) -> dict:
     """kNN or linear probe on features of the frozen backbone, computed once per image."""
     root = data_root(args.data)
     splits = {s: supervised.DATASETS[args.dataset](root, s) for s in ("train", "val", "test")}
     if args.labels_fraction < 1:
         splits["train"] = splits["train"].subset(label_subset(splits["train"].labels, args.labels_fraction, args.seed))
     classes = splits["train"].classes
+    norm = backbone_spec(arch)
     features = {}  # split -> (features, labels), as normal tensors (predict_logits returns inference tensors)
     for s, data in splits.items():
-        x, y = supervised.predict_logits(backbone, ImageDataset(data, eval_transform(args.img_size), f"decode {s}"), args.batch_size)
+        transform = eval_transform(args.img_size, norm.mean, norm.std)
+        x, y = supervised.predict_logits(backbone, ImageDataset(data, transform, f"decode {s}"), args.batch_size)
         features[s] = (x.clone(), y.clone())
     extra: dict = {"classes": list(classes), "train_images": len(splits["train"])}
     if args.protocol == "knn":

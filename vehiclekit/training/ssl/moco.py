@@ -29,10 +29,11 @@ from vehiclekit.training.ssl.queue import KeyQueue
 
 
 class MoCo(nn.Module):
-    def __init__(self, arch: str, queue_size: int = 4096, temperature: float = 0.2, momentum: float = 0.99, dim: int = 128):
+    def __init__(self, arch: str, queue_size: int = 4096, temperature: float = 0.2, momentum: float = 0.99, dim: int = 128,
+                 **backbone):
         super().__init__()
         self.temperature, self.momentum = temperature, momentum
-        self.backbone = build_backbone(arch)
+        self.backbone = build_backbone(arch, **backbone)
         self.projection_head = moco_projection_head(self.backbone.num_features, dim)
         self.key_backbone = frozen_copy(self.backbone)
         self.key_projection_head = frozen_copy(self.projection_head)

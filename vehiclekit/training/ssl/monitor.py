@@ -24,6 +24,7 @@ from torch import nn
 from vehiclekit.training.datasets import ImageDataset, load_vehicle_types
 from vehiclekit.training.ssl.knn import knn_predict
 from vehiclekit.training.supervised import predict_logits
+from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from vehiclekit.training.transforms import eval_transform
 
 
@@ -35,11 +36,12 @@ def normalized_std_ratio(x: torch.Tensor) -> float:
 class Monitor:
     """kNN accuracy and collapse signal on vehicle-types (val scored, train as the memory bank)."""
 
-    def __init__(self, root: Path, img_size: int, batch_size: int = 256, k: int = 200, temperature: float = 0.1):
+    def __init__(self, root: Path, img_size: int, batch_size: int = 256, k: int = 200, temperature: float = 0.1,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
         train, val = load_vehicle_types(root, "train"), load_vehicle_types(root, "val")
         self.num_classes, self.batch_size, self.k, self.temperature = len(train.classes), batch_size, k, temperature
-        self.bank = ImageDataset(train, eval_transform(img_size), "decode kNN bank")
-        self.val = ImageDataset(val, eval_transform(img_size), "decode kNN val")
+        self.bank = ImageDataset(train, eval_transform(img_size, mean, std), "decode kNN bank")
+        self.val = ImageDataset(val, eval_transform(img_size, mean, std), "decode kNN val")
 
     @torch.no_grad()
     def __call__(self, backbone: nn.Module, projection_head: nn.Module) -> dict[str, float]:

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from vehiclekit.errors import DatasetNotFoundError
-from vehiclekit.models.factory import BACKBONES
+from vehiclekit.models.factory import BACKBONES, backbone_spec
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import open_run, save_atomic, seed_everything, write_json
 from vehiclekit.training.datasets import ImageDataset, LabeledImages
@@ -62,9 +62,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=sorted(PRESETS), default="pooled",
-                        help="train splits of the shared datasets to pool (default: pooled = all three)")
+                        help="train splits of the shared datasets to pool (default: pooled = all three; domain adds "
+                             "video frames and detector crops of coco-unlabeled)")
     source.add_argument("--images", help="any folder tree of images instead of a preset (labels ignored)")
     p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half", help="backbone")
+    p.add_argument("--init", choices=("imagenet",),
+                   help="start from the backbone's ImageNet weights (domain adaptation; efficientnet-lite*) "
+                        "instead of a random initialisation")
+    p.add_argument("--frozen-blocks", type=int, default=0,
+                   help="efficientnet-lite: keep the stem and the first N block stages fixed (with --init imagenet)")
     p.add_argument("--img-size", type=int, default=64, help="square view size in pixels")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=128, help="global batch (split across processes)")
@@ -109,13 +115,16 @@ def pretrain(args: argparse.Namespace, device: torch.device) -> int:
 
     images = unlabeled_images(args)
     # Decoded once; large images (Stanford Cars) are shrunk to 2x the view size: enough for any crop.
-    dataset = ImageDataset(images, ssl_views_transform(args.img_size), "decode unlabeled", max_side=2 * args.img_size)
+    norm = backbone_spec(args.arch)
+    dataset = ImageDataset(images, ssl_views_transform(args.img_size, norm.mean, norm.std), "decode unlabeled",
+                           max_side=2 * args.img_size)
     steps_per_epoch = len(dataset) // args.batch_size
     if steps_per_epoch == 0:
         raise SystemExit(f"{len(dataset)} images do not fill one batch of {args.batch_size}")
     total_steps = args.epochs * steps_per_epoch
 
-    model = METHODS[args.method](args.arch, **{k: config[k] for k in METHOD_OPTIONS[args.method] if config[k] is not None})
+    model = METHODS[args.method](args.arch, **{k: config[k] for k in METHOD_OPTIONS[args.method] if config[k] is not None},
+                                 **backbone_options(config))
     if state:
         model.load_state_dict(state["model"])
     if world > 1:
@@ -128,7 +137,7 @@ def pretrain(args: argparse.Namespace, device: torch.device) -> int:
         scheduler.load_state_dict(state["scheduler"])
     trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 else model
 
-    monitor = Monitor(data_root(args.data), args.img_size) if rank == 0 and args.eval_every else None
+    monitor = Monitor(data_root(args.data), args.img_size, mean=norm.mean, std=norm.std) if rank == 0 and args.eval_every else None
     history = state["history"] if state else []
     start_epoch = state["epoch"] + 1 if state else 0
     if monitor and not history:
@@ -176,6 +185,14 @@ def resolve_config(args: argparse.Namespace, out: Path, world: int) -> dict:
         threads=args.threads or max(1, (os.cpu_count() or 1) // world),
     )
     return config
+
+
+def backbone_options(config: dict) -> dict:
+    """How the methods build the backbone: ImageNet weights and frozen stages (absent in older runs)."""
+    options = {"imagenet": True} if config.get("init") == "imagenet" else {}
+    if config.get("frozen_blocks"):
+        options["frozen_blocks"] = config["frozen_blocks"]
+    return options
 
 
 def unlabeled_images(args: argparse.Namespace) -> LabeledImages:

@@ -18,10 +18,10 @@ from vehiclekit.training.ssl.losses import nt_xent
 
 
 class SimCLR(nn.Module):
-    def __init__(self, arch: str, temperature: float = 0.5):
+    def __init__(self, arch: str, temperature: float = 0.5, **backbone):
         super().__init__()
         self.temperature = temperature
-        self.backbone = build_backbone(arch)
+        self.backbone = build_backbone(arch, **backbone)
         self.projection_head = simclr_projection_head(self.backbone.num_features)
 
     def forward(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:

@@ -22,9 +22,9 @@ from vehiclekit.training.ssl.losses import symmetric_negative_cosine
 
 
 class SimSiam(nn.Module):
-    def __init__(self, arch: str):
+    def __init__(self, arch: str, **backbone):
         super().__init__()
-        self.backbone = build_backbone(arch)
+        self.backbone = build_backbone(arch, **backbone)
         dim = 2 * self.backbone.num_features
         self.projection_head = projection_mlp(self.backbone.num_features, dim, dim, num_layers=3, output_bn=True)
         self.prediction_head = prediction_mlp(dim, dim // 4)

@@ -28,6 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vehiclekit.training.studies import number_list
 from vehiclekit.training.ups.finetune import METHODS
 
 FULL = 1.0
@@ -54,13 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _fractions(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--fractions wants comma-separated numbers like 0.05,0.1,0.2, got {text!r}") from None
-    if not all(0 < v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"labelled fractions must lie in (0, 1), got {text!r}")
-    return values
+    return number_list(text, "--fractions", "0.05,0.1,0.2", lambda v: all(0 < x < 1 for x in v),
+                       "labelled fractions must lie in (0, 1)")
 
 
 def plan(args: argparse.Namespace) -> list[dict]:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
-from vehiclekit.models.factory import BACKBONES, Classifier
+from vehiclekit.models.factory import BACKBONES, Classifier, backbone_spec
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import (
     add_run_arguments,
@@ -37,9 +37,12 @@ from vehiclekit.training.checkpoint import (
     seed_worker,
     write_json,
 )
-from vehiclekit.training.datasets import ImageDataset, label_subset
+from vehiclekit.errors import DatasetError, DatasetNotFoundError
+from vehiclekit.training.datasets import ImageDataset, LabeledImages, label_subset
 from vehiclekit.training.schedules import warmup_cosine
-from vehiclekit.training.supervised import DATASETS, evaluate, predict_logits
+from vehiclekit.training.ssl.data import folder_images
+from vehiclekit.training.supervised import DATASETS, add_own_images_arguments, evaluate, own_images, predict_logits
+from vehiclekit.training.user_images import check_readable
 from vehiclekit.training.transforms import eval_transform, train_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
 from vehiclekit.training.ups.selection import (
@@ -58,10 +61,18 @@ METHODS = ("supervised", "pseudo-label", "ups")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=METHODS, default="ups")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default="vehicle-types")
+    p.add_argument("--dataset", choices=sorted(DATASETS),
+                   help="one of the project's labelled datasets, committed splits (default: vehicle-types)")
+    add_own_images_arguments(p)
+    p.add_argument("--unlabeled", metavar="DIR",
+                   help="a folder of unlabelled images (searched recursively) added to the pool that pseudo-labels are "
+                        "chosen from: your cameras' images next to your labelled --images/--labels")
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
-    p.add_argument("--labels-fraction", type=float, default=0.1, help="stratified fraction of the train split that keeps its labels")
-    p.add_argument("--init", help="backbone checkpoint (e.g. from `train-vehicle pretrain`) loaded at every iteration")
+    p.add_argument("--labels-fraction", type=float,
+                   help="stratified fraction of the train split that keeps its labels (default: 0.1 of a --dataset, "
+                        "all of your own --images/--labels)")
+    p.add_argument("--init", help="backbone checkpoint (e.g. from `train-vehicle pretrain`), or `imagenet` (the --arch's "
+                                  "ImageNet weights), loaded at every iteration")
     p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half")
     p.add_argument("--img-size", type=int, default=96)
     p.add_argument("--iterations", type=int, default=20, help="pseudo-labelling iterations (supervised: always 1)")
@@ -104,8 +115,8 @@ class _Samples(Dataset):
 
 def _fresh_model(args, num_classes: int, iteration: int) -> Classifier:
     torch.manual_seed(args.seed * 1000 + iteration)
-    model = Classifier(args.arch, num_classes, args.dropout)
-    if args.init:
+    model = Classifier(args.arch, num_classes, args.dropout, imagenet=args.init == "imagenet")
+    if args.init and args.init != "imagenet":
         model.backbone.load_state_dict(load_checkpoint(Path(args.init))["backbone"])
     return model
 
@@ -156,21 +167,33 @@ def select(args, model, pool_loader, iteration: int, num_classes: int) -> tuple[
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    own = bool(args.images or args.labels)
+    if not own:
+        args.dataset = args.dataset or "vehicle-types"          # stored in config.json as used
+    if args.labels_fraction is None:
+        args.labels_fraction = 1.0 if own else 0.1
     args, config, state = start_run(args)
     iterations = 1 if args.method == "supervised" else args.iterations
 
-    root = data_root(args.data)
-    train_data = DATASETS[args.dataset](root, "train")
+    train_data, val_data, test_data = labelled_splits(args, out)
     labeled = label_subset(train_data.labels, args.labels_fraction, args.seed)
     labeled_set = set(labeled)
     pool = [i for i in range(len(train_data)) if i not in labeled_set]
+    if args.unlabeled:                     # appended after the labelled images: truth unknown (-1)
+        extra = unlabeled_folder(Path(args.unlabeled), train_data.classes, args.max_bad_share)
+        pool += list(range(len(train_data), len(train_data) + len(extra)))
+        train_data = train_data + extra
+    if not pool and iterations > 1:
+        raise DatasetError("no unlabelled images to pseudo-label: pass --unlabeled DIR, or --labels-fraction below 1")
     classes = train_data.classes
     num_classes = len(classes)
     base = ImageDataset(train_data, None, "decode train")
-    val_set, test_set = (ImageDataset(DATASETS[args.dataset](root, s), eval_transform(args.img_size), f"decode {s}") for s in ("val", "test"))
+    norm = backbone_spec(args.arch)
+    to_eval, to_train = eval_transform(args.img_size, norm.mean, norm.std), train_transform(args.img_size, norm.mean, norm.std)
+    val_set, test_set = (ImageDataset(data, to_eval, f"decode {s}") for s, data in (("val", val_data), ("test", test_data)))
     no_neg = torch.zeros(num_classes, dtype=torch.bool)
-    pool_truth = torch.tensor([train_data.labels[i] for i in pool])
-    pool_eval = _Samples(base, pool, pool_truth.tolist(), [no_neg] * len(pool), eval_transform(args.img_size))
+    pool_truth = torch.tensor([train_data.labels[i] for i in pool], dtype=torch.long)
+    pool_eval = _Samples(base, pool, pool_truth.tolist(), [no_neg] * len(pool), to_eval)
     pool_loader = DataLoader(_PairView(pool_eval), args.batch_size)
 
     start, history, best_acc = 0, [], -1.0
@@ -188,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         indices = labeled + [pool[j] for j in pos] + [pool[j] for j in neg_only]
         targets = [train_data.labels[i] for i in labeled] + selection.labels[pos].tolist() + [-1] * len(neg_only)
         negative = [no_neg] * (len(labeled) + len(pos)) + [selection.negative[j] for j in neg_only]
-        train_set = _Samples(base, indices, targets, negative, train_transform(args.img_size))
+        train_set = _Samples(base, indices, targets, negative, to_train)
 
         model = _fresh_model(args, num_classes, it)
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
@@ -235,6 +258,31 @@ def run(args: argparse.Namespace) -> int:
     write_json(out / "metrics.json", metrics)
     print(f"test accuracy {metrics['test']['accuracy']:.4f} (best val iteration {best['iteration']}); run dir {out}")
     return 0
+
+
+def labelled_splits(args: argparse.Namespace, out: Path) -> tuple[LabeledImages, LabeledImages, LabeledImages]:
+    """Train / val / test: the user's own images (split once into ``OUT/split.json``) or a dataset's
+    committed splits."""
+    if args.dataset and (args.images or args.labels):
+        raise SystemExit("pass --dataset or your own --images/--labels, not both")
+    if args.images or args.labels:
+        splits = own_images(args, out)
+        return splits["train"], splits["val"], splits["test"]
+    root = data_root(args.data)
+    return tuple(DATASETS[args.dataset](root, s) for s in ("train", "val", "test"))
+
+
+def unlabeled_folder(folder: Path, classes: tuple[str, ...], max_bad_share: float) -> LabeledImages:
+    """The readable images under ``folder`` with label -1 (unknown); a folder holding the shared
+    datasets' val/test images is refused (they score every evaluation)."""
+    try:
+        root = data_root()
+    except DatasetNotFoundError:
+        root = None
+    found = folder_images(folder, root)
+    readable = check_readable([(p, "?") for p in found.paths], max_bad_share)
+    print(f"--unlabeled {folder}: {len(readable)} images")
+    return LabeledImages(tuple(p for p, _ in readable), (-1,) * len(readable), classes)
 
 
 class _PairView(Dataset):

@@ -137,28 +137,36 @@ def select_confident(mean_probs: torch.Tensor, threshold: float) -> Selection:
 
 
 def selection_stats(sel: Selection, true_labels: torch.Tensor, num_classes: int) -> dict:
-    """Counts and precision of a selection against the (hidden) true labels of the pool."""
+    """Counts of a selection, and its precision against the (hidden) true labels of the pool where
+    they are known (-1: an unlabelled image, e.g. from ``finetune --unlabeled``; precision then
+    covers the rest, None when nothing is known)."""
     pos = sel.positive
+    known = true_labels >= 0
     n_pos = int(pos.sum())
-    correct_pos = int((sel.labels[pos] == true_labels[pos]).sum())
-    n_neg = int(sel.negative.sum())
-    wrong_neg = int(sel.negative[torch.arange(len(true_labels)), true_labels].sum())  # true class marked negative
+    correct_pos = int((sel.labels[pos & known] == true_labels[pos & known]).sum())
+    negative = sel.negative & known[:, None]
+    n_neg = int(negative.sum())
+    rows = torch.nonzero(known).squeeze(1)
+    wrong_neg = int(negative[rows, true_labels[rows]].sum())          # true class marked negative
+    judged_pos = int((pos & known).sum())
     return {
         "positive": n_pos,
-        "positive_precision": correct_pos / n_pos if n_pos else None,
-        "negative": n_neg,
+        "positive_precision": correct_pos / judged_pos if judged_pos else None,
+        "negative": int(sel.negative.sum()),
         "negative_samples": int(sel.negative.any(1).sum()),
         "negative_precision": (n_neg - wrong_neg) / n_neg if n_neg else None,
         "class_histogram": torch.bincount(sel.labels[pos], minlength=num_classes).tolist(),
         "pool": len(true_labels),
+        "pool_with_known_labels": int(known.sum()),
     }
 
 
 def top_n_precision(probs: torch.Tensor, true_labels: torch.Tensor, n: int) -> float | None:
     """Precision of the argmax labels of the ``n`` most confident rows of ``probs`` ``[N, C]``: what a
     confidence-only selection of the same size would get (the matched comparison of Rizve et al. 2021, Fig. 2)."""
-    if n == 0:
-        return None
     confidence, labels = probs.max(dim=1)
     top = torch.argsort(confidence, descending=True, stable=True)[:n]
+    top = top[true_labels[top] >= 0]                                  # judged where the truth is known
+    if len(top) == 0:
+        return None
     return float((labels[top] == true_labels[top]).float().mean())
