@@ -90,3 +90,29 @@ def test_a_track_seen_once_is_not_confirmed():
     tracker.update(box_at(100)[None], 0)
     (track,) = tracker.pop_finished(flush=True)
     assert not tracker.confirmed(track)
+
+
+def test_stopping_a_stream_with_ctrl_c_still_counts_the_vehicles_seen(capsys):
+    """A vehicle crosses, then the operator presses Ctrl-C: its track is finished, typed and counted."""
+    from datetime import UTC, datetime
+
+    from vehiclekit.apps.video.counter import VideoCounter
+    from vehiclekit.apps.video.source import Frame
+
+    class Stream:
+        name, fps, frame_count = "rtsp://camera", 10.0, None
+
+        def __iter__(self):
+            for i in range(12):
+                yield Frame(i, i / 10, np.zeros((480, 640, 3), np.uint8))
+            raise KeyboardInterrupt
+
+    def proposals(image):                      # one vehicle driving up through y = 200
+        proposals.frame += 1
+        return box_at(400 - 25 * proposals.frame)[None], np.ones(1, np.float32)
+
+    proposals.frame = -1
+    counter = VideoCounter([HORIZONTAL], proposals, lambda crops: ("car", 0.9), datetime(2026, 11, 30, tzinfo=UTC))
+    result = counter.run(Stream(), progress=False)
+    assert result.frames == 12 and "stopped after 12 frames" in capsys.readouterr().out
+    assert [(c.direction, c.vehicle_type) for c in result.crossings] == [("in", "car")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import io
 import secrets
@@ -61,14 +62,18 @@ def create_app(config: ConsoleConfig) -> Flask:
     store = LabelStore(config.labels)
     labeling = LabelSession(LabelQueue.load(config.queue) if config.queue else None, store)
 
-    def lot():
+    @functools.cache
+    def open_lot():                      # the store and the tariff are opened once, on first use
         from vehiclekit.apps.parking import ParkingLot
         from vehiclekit.apps.store import Store
         from vehiclekit.apps.tariff import load_tariff
 
+        return ParkingLot(load_tariff(config.tariff), Store(config.parking_db))
+
+    def lot():
         if config.parking_db is None or config.tariff is None:
             abort(404, "start the console with --parking-db and --tariff to review parking exits")
-        return ParkingLot(load_tariff(config.tariff), Store(config.parking_db))
+        return open_lot()
 
     @app.before_request
     def guard():
@@ -100,9 +105,7 @@ def create_app(config: ConsoleConfig) -> Flask:
 
     @app.get("/label/image/<int:index>")
     def queue_image(index: int):
-        if labeling.queue is None or not 0 <= index < len(labeling.queue.items):
-            abort(404)
-        return send_file(Path(labeling.queue.items[index].image).resolve())
+        return _image_or_404(_queue_item(labeling, index).image)
 
     @app.post("/label/<int:index>")
     def answer(index: int):
@@ -139,13 +142,13 @@ def create_app(config: ConsoleConfig) -> Flask:
     # --- parking review ----------------------------------------------------------------------
     @app.get("/parking")
     def parking_page():
-        parking = lot()
-        cases = parking.store.reviews("open")
-        sessions = {s.id: s for s in parking.store.sessions("open")}
+        parking_store = lot().store
+        cases = parking_store.reviews("open")
+        sessions = {s.id: s for s in parking_store.sessions("open")}
         for case in cases:
             for session_id, _ in case.candidates:
                 if session_id not in sessions:
-                    sessions[session_id] = parking.store.session(session_id)
+                    sessions[session_id] = parking_store.session(session_id)
         return render_template("parking.html", cases=cases, sessions=sessions,
                                open_sessions=sorted((s for s in sessions.values() if s.status == "open"),
                                                     key=lambda s: s.entry_time))

@@ -88,7 +88,8 @@ class _TrackLog:
 
 
 class VideoCounter:
-    """Run with :meth:`run`; ``classify(crops) -> (label, confidence)`` types a track from its crops
+    """Run with :meth:`run` (until the source ends, or Ctrl-C: the tracks seen so far are still
+    finished, typed and counted); ``classify(crops) -> (label, confidence)`` types a track from its crops
     (see :func:`vote`); ``on_crossing`` is called with each :class:`Crossing` as soon as it is known;
     ``draw(frame, tracks, crossed)`` gets every frame with its tracks and the (line, direction)
     crossings that happened in it, typed or not yet (for an annotated video)."""
@@ -114,10 +115,13 @@ class VideoCounter:
         started, frames = time.perf_counter(), 0
         bar = tqdm(total=source.frame_count, desc=f"counting {source.name}", unit="frame", disable=not progress,
                    mininterval=1)
-        for frame in source:
-            self.step(frame)
-            frames += 1
-            bar.update()
+        try:
+            for frame in source:
+                self.step(frame)
+                frames += 1
+                bar.update()
+        except KeyboardInterrupt:        # a stream is stopped with Ctrl-C: count what was seen so far
+            print(f"\nstopped after {frames} frames", flush=True)
         bar.close()
         self._finish(self.tracker.pop_finished(flush=True))
         return CountResult(self.lines, self.crossings, frames, time.perf_counter() - started, len(self.confirmed_ids))
