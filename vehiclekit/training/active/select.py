@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vehiclekit.errors import DatasetError, DatasetNotFoundError
+from vehiclekit.errors import DatasetError, InvalidImageError
 from vehiclekit.labeling import LabelQueue, LabelStore, QueueItem, image_key
 from vehiclekit.models.factory import backbone_spec
+from vehiclekit.sdk.image import load_image
 from vehiclekit.training.active import label_studio
 from vehiclekit.training.active.strategies import (
     UNCERTAINTY_STRATEGIES,
@@ -36,7 +37,7 @@ from vehiclekit.training.active.strategies import (
     uncertainty_scores,
 )
 from vehiclekit.training.checkpoint import load_checkpoint
-from vehiclekit.training.datasets import IMAGE_SUFFIXES, read_bgr
+from vehiclekit.training.datasets import IMAGE_SUFFIXES
 from vehiclekit.training.transforms import eval_transform
 from vehiclekit.training.ups.selection import select_pseudo_labels
 from vehiclekit.training.warm_start import (
@@ -120,10 +121,10 @@ def score_pool(model, images: list[Path], size: int, mean, std, passes: int, dro
     for start in tqdm(range(0, len(images), batch_size), desc="scoring pool", unit="batch", mininterval=1):
         batch = []
         for path in images[start:start + batch_size]:
-            try:
-                batch.append(to_tensor(read_bgr(path)))
+            try:                          # the SDK's loader: size checked from the header before decoding
+                batch.append(to_tensor(load_image(path)))
                 kept.append(path)
-            except DatasetNotFoundError:
+            except InvalidImageError:
                 bad.append(path)
         if not batch:
             continue
