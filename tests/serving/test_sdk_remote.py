@@ -143,5 +143,5 @@ def test_timeouts_and_unknown_models_name_the_server(client, street_jpeg):
 
 def test_bad_urls_are_refused():
     for url in ("127.0.0.1:8000", "ftp://host:21", "http://"):
-        with pytest.raises(ValueError, match="http://host:8000 or grpc://host:8001"):
+        with pytest.raises(ValueError, match="http://host:8000, grpc://host:8001 or grpcs://host:8001"):
             TritonClient(url)

@@ -66,10 +66,16 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 3
 #: First wait before a retry, in seconds; doubled after each attempt.
 DEFAULT_BACKOFF = 0.2
-DEFAULT_PORTS = {"http": 8000, "grpc": 8001}
+DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "grpcs": 8001}
+#: Request header carrying the API key when the server restricts its APIs (``vehiclekit serve --api-key-file``).
+API_KEY_HEADER = "vehiclekit-api-key"
+#: Triton looks for a restricted gRPC protocol's key under this prefix in the request metadata.
+GRPC_RESTRICTED_PREFIX = "triton-grpc-protocol-"
 #: Status strings of retryable failures (gRPC status code, HTTP status).
 UNAVAILABLE = {"StatusCode.UNAVAILABLE", "503"}
 TIMED_OUT = {"StatusCode.DEADLINE_EXCEEDED", "504"}
+#: What Triton says when a restricted API is called without the right key header.
+RESTRICTED = "restricted"
 
 T = TypeVar("T")
 
@@ -98,7 +104,11 @@ class Recognitions(NamedTuple):
 class TritonClient:
     """A connection to one Triton server serving a vehiclekit model repository.
 
-    ``url``: ``http://host[:port]`` or ``grpc://host[:port]`` (ports default to 8000 and 8001).
+    ``url``: ``http://host[:port]``, ``grpc://host[:port]`` or ``grpcs://host[:port]`` (gRPC over
+    TLS; ports default to 8000 and 8001). ``api_key`` (default: ``$VEHICLEKIT_API_KEY``) is sent with
+    every request, for a server started with ``vehiclekit serve --api-key-file``; ``tls_ca`` (default:
+    ``$VEHICLEKIT_TLS_CA``) is the PEM certificate a ``grpcs://`` server's certificate must chain to
+    (default: the system's trusted roots).
     """
 
     def __init__(
@@ -107,14 +117,21 @@ class TritonClient:
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         backoff: float = DEFAULT_BACKOFF,
+        api_key: str | None = None,
+        tls_ca: str | os.PathLike | None = None,
     ):
         parts = urlsplit(url)
         if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-            raise ValueError(f"server url {url!r} must look like http://host:8000 or grpc://host:8001")
-        self.protocol = parts.scheme
-        self.address = f"{parts.hostname}:{parts.port or DEFAULT_PORTS[self.protocol]}"
-        self.url = f"{self.protocol}://{self.address}"
+            raise ValueError(f"server url {url!r} must look like http://host:8000, grpc://host:8001 or grpcs://host:8001")
+        self.tls = parts.scheme == "grpcs"
+        self.protocol = "grpc" if self.tls else parts.scheme
+        self.address = f"{parts.hostname}:{parts.port or DEFAULT_PORTS[parts.scheme]}"
+        self.url = f"{parts.scheme}://{self.address}"
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        key = api_key if api_key is not None else os.environ.get("VEHICLEKIT_API_KEY")
+        header = API_KEY_HEADER if self.protocol == "http" else GRPC_RESTRICTED_PREFIX + API_KEY_HEADER
+        self._headers = {header: key} if key else None
+        self.tls_ca = tls_ca if tls_ca is not None else os.environ.get("VEHICLEKIT_TLS_CA")
         self._module = httpclient if self.protocol == "http" else grpcclient
         self._local = threading.local()
         self._signatures: dict[str, tuple[Signature, int]] = {}
@@ -176,7 +193,8 @@ class TritonClient:
         """True when the server (or ``model`` on it) is ready; False when it is not or cannot be reached."""
         try:
             client = self._client()
-            return bool(client.is_model_ready(model) if model else client.is_server_ready())
+            return bool(client.is_model_ready(model, headers=self._headers) if model
+                        else client.is_server_ready(headers=self._headers))
         except (InferenceServerException, OSError):
             return False
 
@@ -184,8 +202,10 @@ class TritonClient:
         """``model``'s inputs and outputs (full shapes, ``-1`` batch axis when it batches), the
         vehiclekit metadata in its config parameters, and its ``max_batch_size``; fetched once."""
         if model not in self._signatures:
-            metadata = self._call(model, lambda c: self._json(c.get_model_metadata(model, **self._timeout_option)))
-            config = self._call(model, lambda c: self._json(c.get_model_config(model, **self._timeout_option)))
+            metadata = self._call(model, lambda c: self._json(c.get_model_metadata(model, headers=self._headers,
+                                                                                    **self._timeout_option)))
+            config = self._call(model, lambda c: self._json(c.get_model_config(model, headers=self._headers,
+                                                                                **self._timeout_option)))
             config = config.get("config", config)  # gRPC wraps it
             signature = Signature(
                 inputs=tuple(_spec(t) for t in metadata["inputs"]),
@@ -211,7 +231,8 @@ class TritonClient:
                 tensors.append(tensor)
             wanted = [self._module.InferRequestedOutput(name) for name in outputs]
             sent = {k: v for k, v in (parameters or {}).items() if v is not None}
-            reply = client.infer(model, tensors, outputs=wanted, parameters=sent or None, **self._timeout_option)
+            reply = client.infer(model, tensors, outputs=wanted, parameters=sent or None, headers=self._headers,
+                                 **self._timeout_option)
             return {name: reply.as_numpy(name) for name in outputs}
 
         return self._call(model, request)
@@ -236,7 +257,8 @@ class TritonClient:
                     self.address, connection_timeout=self.timeout, network_timeout=self.timeout
                 )
             else:
-                client = grpcclient.InferenceServerClient(self.address)
+                root = str(self.tls_ca) if self.tls and self.tls_ca else None   # a PEM file path
+                client = grpcclient.InferenceServerClient(self.address, ssl=self.tls, root_certificates=root)
             self._local.client = client
         return client
 
@@ -259,7 +281,7 @@ class TritonClient:
             try:
                 return operation(self._client())
             except InferenceServerException as e:
-                if e.status() not in UNAVAILABLE:
+                if e.status() not in UNAVAILABLE or RESTRICTED in (e.message() or ""):
                     raise self._error(model, e) from None
                 failure: Exception = e
                 self.close()   # a fresh gRPC channel connects at once; the old one waits out its reconnect backoff
@@ -279,6 +301,12 @@ class TritonClient:
 
     def _error(self, model: str, e: InferenceServerException) -> Exception:
         message = e.message() or str(e)
+        if RESTRICTED in message:
+            return ServerError(
+                f"the Triton server at {self.url} refused model {model!r}: it requires an API key "
+                f"({'the one sent is wrong' if self._headers else 'none was sent'}). Pass api_key= to "
+                "TritonClient or set VEHICLEKIT_API_KEY to the key the server was started with."
+            )
         if INVALID_IMAGE in message:
             return InvalidImageError(message.split(INVALID_IMAGE, 1)[1])
         if e.status() in TIMED_OUT:

@@ -4,6 +4,7 @@ into :mod:`vehiclekit.cli`."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
@@ -22,10 +23,18 @@ Listens on loopback by default (--host 0.0.0.0 to accept other machines); models
 or unloaded remotely (model control mode "none"). Ctrl-C or SIGTERM stops the server and its
 python-backend processes.
 
+Facing a network: --api-key-file makes every API but health require the key (header
+vehiclekit-api-key; clients: TritonClient(url, api_key=...) or VEHICLEKIT_API_KEY), and
+--grpc-tls-cert/--grpc-tls-key serve gRPC over TLS (clients: grpcs://host:8001, VEHICLEKIT_TLS_CA for
+a private CA). Triton's HTTP endpoint has no TLS of its own: put it behind a TLS proxy, or expose
+gRPC only. The key is on tritonserver's command line, visible to local users (ps): give the server
+its own machine or user. The metrics port is not restricted: keep it on loopback or a private network.
+
 examples:
   vehiclekit serve
   vehiclekit serve --model my-car-park-types=runs/own/model.onnx     (your classifier beside the zoo's)
   vehiclekit serve --repo model-repository --http-port 9000 --grpc-port 9001 --metrics-port 9002
+  vehiclekit serve --host 0.0.0.0 --api-key-file /etc/vehiclekit/key --grpc-tls-cert cert.pem --grpc-tls-key key.pem
 """
 
 BUILD_REPO_EPILOG = """\
@@ -53,7 +62,29 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
     parser.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (default 8002)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--api-key-file", type=Path,
+                        help="require this file's key (one line) on every request but health; clients pass "
+                             "api_key= or set VEHICLEKIT_API_KEY (default: $VEHICLEKIT_API_KEY_FILE)")
+    parser.add_argument("--grpc-tls-cert", type=Path, help="serve gRPC over TLS with this PEM certificate (with --grpc-tls-key)")
+    parser.add_argument("--grpc-tls-key", type=Path, help="the certificate's PEM private key")
     _model_argument(parser)
+
+
+def _security_options(args: argparse.Namespace) -> dict:
+    """TritonServer's ``api_key`` / ``grpc_tls`` from the serve options."""
+    key_file = args.api_key_file or (Path(os.environ["VEHICLEKIT_API_KEY_FILE"]) if os.environ.get("VEHICLEKIT_API_KEY_FILE") else None)
+    api_key = None
+    if key_file is not None:
+        if not key_file.is_file():
+            raise VehiclekitError(f"--api-key-file {key_file} does not exist")
+        api_key = key_file.read_text().strip()
+        if len(api_key) < 16 or any(c in api_key for c in " ,:="):
+            raise VehiclekitError(f"the key in {key_file} must be at least 16 characters without spaces, ',', ':' or "
+                                  "'=' (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    if (args.grpc_tls_cert is None) != (args.grpc_tls_key is None):
+        raise VehiclekitError("--grpc-tls-cert and --grpc-tls-key go together")
+    tls = (args.grpc_tls_cert, args.grpc_tls_key) if args.grpc_tls_cert else None
+    return {"api_key": api_key, "grpc_tls": tls}
 
 
 def _model_argument(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +109,8 @@ def run_serve(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="vehiclekit-repository-") as scratch:
         try:
             repo = _repository(args.repo, Path(scratch) / "repository", dict(args.model))
-            with TritonServer(repo, args.http_port, args.grpc_port, args.metrics_port, args.host) as server:
+            with TritonServer(repo, args.http_port, args.grpc_port, args.metrics_port, args.host,
+                              **_security_options(args)) as server:
                 print(
                     f"vehiclekit: Triton ready on {server.http_url} (HTTP), {server.grpc_url} (gRPC), "
                     f"metrics {server.metrics_url}; serving {repo}. Ctrl-C stops it.",

@@ -47,9 +47,13 @@ from typing import IO
 
 from vehiclekit.errors import ServerError, VehiclekitError
 from vehiclekit.sdk.image import MAX_PIXELS
+from vehiclekit.sdk.remote import API_KEY_HEADER
 
 #: Seconds to wait for ``/v2/health/ready`` before giving up.
 STARTUP_TIMEOUT = 120.0
+#: Triton APIs that need the API key when one is set: all but health (probes and the launcher's
+#: readiness wait stay open; they reveal nothing but "up").
+RESTRICTED_APIS = "metadata,inference,shared-memory,model-config,model-repository,statistics,trace,logging"
 #: Seconds Triton may take to finish in-flight requests after SIGTERM before it is killed.
 EXIT_TIMEOUT = 10
 #: Log lines kept to explain a failed start.
@@ -129,8 +133,11 @@ class TritonServer:
         log: IO[str] | None = None,
         startup_timeout: float = STARTUP_TIMEOUT,
         exit_timeout: int = EXIT_TIMEOUT,
+        api_key: str | None = None,
+        grpc_tls: tuple[str | os.PathLike, str | os.PathLike] | None = None,
     ):
         self.repo = Path(repo).resolve()
+        self.api_key, self.grpc_tls = api_key, grpc_tls
         self.host, self.http_port, self.grpc_port, self.metrics_port = host, http_port, grpc_port, metrics_port
         self.log = log
         self.startup_timeout = startup_timeout
@@ -146,7 +153,7 @@ class TritonServer:
 
     @property
     def grpc_url(self) -> str:
-        return f"grpc://{self._client_host}:{self.grpc_port}"
+        return f"{'grpcs' if self.grpc_tls else 'grpc'}://{self._client_host}:{self.grpc_port}"
 
     @property
     def metrics_url(self) -> str:
@@ -170,7 +177,20 @@ class TritonServer:
             f"--metrics-address={self.host}", f"--metrics-port={self.metrics_port}",
             "--allow-gpu-metrics=false",
             f"--exit-timeout-secs={self.exit_timeout}",
+            *self._security_flags(),
         ]
+
+    def _security_flags(self) -> list[str]:
+        """Triton's own API restriction (every API but health needs the key header) and gRPC TLS."""
+        flags = []
+        if self.api_key:
+            restricted = f"{RESTRICTED_APIS}:{API_KEY_HEADER}={self.api_key}"
+            flags += [f"--http-restricted-api={restricted}", f"--grpc-restricted-protocol={restricted}"]
+        if self.grpc_tls:
+            cert, key = self.grpc_tls
+            flags += ["--grpc-use-ssl=true", f"--grpc-server-cert={Path(cert).resolve()}",
+                      f"--grpc-server-key={Path(key).resolve()}"]
+        return flags
 
     def start(self) -> "TritonServer":
         """Start the server and wait until it is ready."""
