@@ -250,3 +250,41 @@ def test_the_console_listens_on_loopback_only(console):
     if not Path("/proc/net/tcp").exists():
         pytest.skip("no /proc/net/tcp on this system")
     assert listening_addresses(int(console.rsplit(":", 1)[1])) == {"0100007F"}         # 127.0.0.1 only
+
+
+def test_facing_a_network_it_needs_its_password_over_https(tmp_path):
+    """`--password-file` + `--tls-cert/--tls-key`: HTTPS only, and nothing without the password."""
+    import base64
+    import ssl
+
+    cert, key, password = tmp_path / "cert.pem", tmp_path / "key.pem", "correct horse battery staple"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),  # noqa: S607 - the system openssl, fixed arguments
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    (tmp_path / "password").write_text(password + "\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "vehiclekit.cli", "console", "--labels", str(tmp_path / "l.db"),
+                                "--user", "alice", "--port", str(port), "--password-file", str(tmp_path / "password"),
+                                "--tls-cert", str(cert), "--tls-key", str(key)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert f"https://127.0.0.1:{port}/" in process.stdout.readline()
+        trusted = ssl.create_default_context(cafile=str(cert))
+
+        def get(auth: str | None) -> int:
+            headers = {"Authorization": "Basic " + base64.b64encode(f"alice:{auth}".encode()).decode()} if auth else {}
+            request = urllib.request.Request(f"https://127.0.0.1:{port}/label", headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10, context=trusted) as response:  # noqa: S310 - our own loopback console
+                    return response.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        assert get(None) == 401 and get("wrong password") == 401 and get(password) == 200
+        with pytest.raises(OSError):                                # plain HTTP is not served (reset or refused)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/label", timeout=10)  # noqa: S310 - our own loopback console
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

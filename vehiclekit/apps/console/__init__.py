@@ -12,7 +12,8 @@ Three pages, server-rendered (Flask + Jinja templates, one small script for the 
   the case without a charge.
 - **Traffic** (``/stats``): one day's counts per hour (plot and table) from the statistics store.
 
-Security: binds 127.0.0.1 unless ``--host`` says otherwise; every state-changing request must carry
+Security: binds 127.0.0.1 unless ``--host`` says otherwise (then ``--password-file`` for HTTP Basic
+auth and ``--tls-cert``/``--tls-key`` for HTTPS); every state-changing request must carry
 the console's secret form token (issued with its own pages) and, when the browser sends one, an
 ``Origin`` of the console itself, else 403 (CSRF); requests for another ``Host`` are refused (DNS
 rebinding). Images are served by queue position or case id only, never by a path from the request.

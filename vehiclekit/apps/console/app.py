@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Flask, Response, abort, flash, redirect, render_template, request, send_file, url_for
 
 from vehiclekit.apps.errors import StoreError
 from vehiclekit.errors import VehiclekitError
@@ -32,6 +32,7 @@ class ConsoleConfig:
     tz: str = "UTC"
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    password: str | None = None          # HTTP Basic auth (any user name, this password) when set
 
 
 class LabelSession:
@@ -80,6 +81,10 @@ def create_app(config: ConsoleConfig) -> Flask:
         host = (request.host or "").rsplit(":", 1)[0].strip("[]")
         if config.allowed_hosts and host not in config.allowed_hosts:
             abort(400, f"unknown host {host!r}: open the console by the address it printed")
+        if config.password is not None:
+            given = request.authorization.password if request.authorization else None
+            if not given or not hmac.compare_digest(given.encode(), config.password.encode()):
+                return Response("the console needs its password", 401, {"WWW-Authenticate": 'Basic realm="vehiclekit console"'})
         if request.method == "POST":
             origin = request.headers.get("Origin")
             if origin and urlsplit(origin).netloc != request.host:

@@ -18,8 +18,9 @@ examples:
 Open the address it prints. Label: keys 1-9 choose a label, s skips, u (or Backspace) undoes.
 Labels go to the label store (--labels) with your name; train on them with
 `train-vehicle supervised --labels labels.db --init vehicle-type`.
-The console listens on 127.0.0.1 only; --host 0.0.0.0 exposes it to the network (it has no
-login: put it behind an authenticating proxy, and list the name users reach it by in --allowed-host).
+The console listens on 127.0.0.1 only. To reach it from other machines: --host 0.0.0.0 with
+--password-file (HTTP Basic auth) and --tls-cert/--tls-key (HTTPS), and list the name users reach
+it by in --allowed-host.
 """
 
 
@@ -44,6 +45,10 @@ def add_console_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="another host name browsers use to reach the console (with --host); repeatable")
+    p.add_argument("--password-file", type=Path,
+                   help="require this file's password (HTTP Basic auth, any user name); use with TLS")
+    p.add_argument("--tls-cert", type=Path, help="serve HTTPS with this PEM certificate (with --tls-key)")
+    p.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
     p.set_defaults(run=run_console)
 
 
@@ -55,14 +60,24 @@ def run_console(args: argparse.Namespace) -> int:
     if not args.user.strip():
         raise ValueError("--user NAME is required: it is stored with every label and decision")
     hosts = (*LOOPBACK, *args.allowed_host) if args.host in LOOPBACK or args.allowed_host else ()
-    if args.host not in LOOPBACK:
-        print(f"warning: listening on {args.host}: anyone who reaches this port can label and settle "
-              "parking cases (there is no login)", flush=True)
+    password = None
+    if args.password_file is not None:
+        password = args.password_file.read_text().strip()
+        if len(password) < 12:
+            raise ValueError(f"the password in {args.password_file} must be at least 12 characters")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    tls = (str(args.tls_cert), str(args.tls_key)) if args.tls_cert else None
+    if args.host not in LOOPBACK and (password is None or tls is None):
+        print(f"warning: listening on {args.host} without {'a password' if password is None else 'TLS'}: "
+              "anyone who reaches this port can label and settle parking cases", flush=True)
     config = ConsoleConfig(user=args.user, labels=args.labels, queue=args.queue, parking_db=args.parking_db,
-                           tariff=args.tariff, stats_db=args.stats_db, tz=args.tz, allowed_hosts=hosts)
-    server = make_server(args.host, args.port, create_app(config), threaded=True)
+                           tariff=args.tariff, stats_db=args.stats_db, tz=args.tz, allowed_hosts=hosts,
+                           password=password)
+    server = make_server(args.host, args.port, create_app(config), threaded=True, ssl_context=tls)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - a comparison: print a reachable address, not a bind
-    print(f"vehiclekit console on http://{shown}:{server.server_port}/ as {args.user} (Ctrl-C stops it)", flush=True)
+    scheme = "https" if tls else "http"
+    print(f"vehiclekit console on {scheme}://{shown}:{server.server_port}/ as {args.user} (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
