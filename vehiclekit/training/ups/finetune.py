@@ -173,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     if args.labels_fraction is None:
         args.labels_fraction = 1.0 if own else 0.1
     args, config, state = start_run(args)
+    for option in ("images", "labels", "images_root", "val_images", "unlabeled"):   # runs begun before these existed
+        setattr(args, option, getattr(args, option, None))
     iterations = 1 if args.method == "supervised" else args.iterations
 
     train_data, val_data, test_data = labelled_splits(args, out)
