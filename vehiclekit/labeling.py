@@ -187,25 +187,25 @@ class LabelStore:
         if not label or not by:
             raise ValueError("a label and who gave it (by) are required")
         key = image_key(image)
-        for attempt in range(2):                      # a concurrent writer may win the unique index once
-            try:
-                with self.engine.begin() as conn:
-                    old = conn.execute(select(labels_table).where(labels_table.c.image == key,
-                                                                  labels_table.c.status == "current")).first()
-                    if old is not None and old.label == label:
-                        return "unchanged", _row(old)
-                    if old is not None and not replace:
-                        return "conflict", _row(old)
-                    if old is not None:
-                        conn.execute(update(labels_table).where(labels_table.c.id == old.id).values(status="replaced"))
-                    new_id = conn.execute(insert(labels_table).values(
-                        image=key, label=label, by=by, source=source, at=_now(), status="current",
-                        replaces=old.id if old is not None else None)).inserted_primary_key[0]
-                    return ("replaced" if old is not None else "added"), self._get(conn, new_id)
-            except IntegrityError:
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._add(key, label, by, source, replace)
+        except IntegrityError:       # a concurrent writer took the one current slot first: answer against theirs
+            return self._add(key, label, by, source, replace)
+
+    def _add(self, key: str, label: str, by: str, source: str, replace: bool) -> tuple[str, StoredLabel]:
+        with self.engine.begin() as conn:
+            old = conn.execute(select(labels_table).where(labels_table.c.image == key,
+                                                          labels_table.c.status == "current")).first()
+            if old is not None and old.label == label:
+                return "unchanged", _row(old)
+            if old is not None and not replace:
+                return "conflict", _row(old)
+            if old is not None:
+                conn.execute(update(labels_table).where(labels_table.c.id == old.id).values(status="replaced"))
+            new_id = conn.execute(insert(labels_table).values(
+                image=key, label=label, by=by, source=source, at=_now(), status="current",
+                replaces=old.id if old is not None else None)).inserted_primary_key[0]
+            return ("replaced" if old is not None else "added"), self._get(conn, new_id)
 
     def merge(self, rows: Iterable[tuple[str | os.PathLike, str]], by: str, source: str, replace: bool = False) -> MergeReport:
         """Add every (image, label); conflicts are collected in the report, not applied (unless ``replace``)."""

@@ -43,18 +43,19 @@ class LabelSession:
         self.skipped: set[int] = set()
         self.answers: list[tuple[int, int]] = []          # (queue index, label row id), newest last
 
-    def next_index(self) -> int | None:
+    def progress(self) -> tuple[int | None, int]:
+        """(the next queue index to ask about, or None; how many queue images are labelled), from one
+        read of the store. The queue's store keys are resolved once, in :meth:`keys`."""
         if self.queue is None:
-            return None
+            return None, 0
         labelled = {r.image for r in self.store.current()}
-        for i, item in enumerate(self.queue.items):
-            if i not in self.skipped and image_key(item.image) not in labelled:
-                return i
-        return None
+        done = [key in labelled for key in self.keys]
+        following = (i for i, is_done in enumerate(done) if not is_done and i not in self.skipped)
+        return next(following, None), sum(done)
 
-    def done(self) -> int:
-        labelled = {r.image for r in self.store.current()}
-        return sum(image_key(it.image) in labelled for it in self.queue.items) if self.queue else 0
+    @functools.cached_property
+    def keys(self) -> list[str]:
+        return [image_key(item.image) for item in self.queue.items] if self.queue else []
 
 
 def create_app(config: ConsoleConfig) -> Flask:
@@ -103,10 +104,10 @@ def create_app(config: ConsoleConfig) -> Flask:
     # --- labeling queue ----------------------------------------------------------------------
     @app.get("/label")
     def label_page():
-        i = labeling.next_index()
+        i, done = labeling.progress()
         queue = labeling.queue
         return render_template("label.html", queue=queue, index=i, item=None if i is None else queue.items[i],
-                               done=labeling.done(), can_undo=bool(labeling.answers))
+                               done=done, can_undo=bool(labeling.answers))
 
     @app.get("/label/image/<int:index>")
     def queue_image(index: int):
@@ -117,7 +118,7 @@ def create_app(config: ConsoleConfig) -> Flask:
         item = _queue_item(labeling, index)
         label = request.form.get("label", "")
         if label not in labeling.queue.labels:
-            abort(400, f"unknown label {label!r}")
+            abort(400, f"unknown label {label!r}: choose one of {', '.join(labeling.queue.labels)}")
         outcome, row = store.add(item.image, label, config.user, "console")
         if outcome == "conflict":
             flash(f"{Path(item.image).name} is already labelled {row.label!r} by {row.by}: not changed", "error")
@@ -169,7 +170,9 @@ def create_app(config: ConsoleConfig) -> Flask:
     @app.post("/parking/<int:case_id>")
     def resolve(case_id: int):
         choice = request.form.get("session", "")
-        session_id = None if choice == "none" else int(choice) if choice.isdigit() else abort(400, "bad session")
+        if choice != "none" and not choice.isdigit():
+            abort(400, "the form's session must be a session number or 'none'; reload the review page")
+        session_id = None if choice == "none" else int(choice)
         try:
             result = lot().resolve(case_id, session_id, config.user)
         except (StoreError, ValueError) as e:

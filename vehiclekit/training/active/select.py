@@ -38,6 +38,7 @@ from vehiclekit.training.active.strategies import (
 )
 from vehiclekit.training.checkpoint import load_checkpoint
 from vehiclekit.training.datasets import IMAGE_SUFFIXES
+from vehiclekit.training.ssl.data import folder_images
 from vehiclekit.training.transforms import eval_transform
 from vehiclekit.training.ups.selection import select_pseudo_labels
 from vehiclekit.training.warm_start import (
@@ -84,8 +85,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def pool_images(pool: Path) -> list[Path]:
     """The pool's image paths (absolute): a folder's image files, recursively, or a manifest's rows."""
     if pool.is_dir():
-        images = sorted(p for p in pool.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    elif pool.is_file():
+        return [p.resolve() for p in folder_images(pool).paths]
+    if pool.is_file():
         with pool.open(newline="") as f:
             rows = [r[0].strip() for r in csv.reader(f) if r and r[0].strip() and not r[0].startswith("#")]
         rows = rows[1:] if rows and rows[0].lower() in ("path", "image") else rows
