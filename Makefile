@@ -36,10 +36,18 @@ test: $(STAMP) postgresql chromium
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
+# Mutation testing (docs/testing.md): mutmut 3 over the modules that decide money, labels, detections
+# and rankings, one mutant at a time (one core), each against its module's fast tests. Not in `make test`.
+.PHONY: mutation
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation/run.py --report runs/mutation.md
+
 # Benchmarks, not tests: numbers for docs/results.md (see benchmarks/README.md). Run on a quiet machine.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/classifier_throughput.py
-	$(BIN)/python benchmarks/serving_throughput.py
+	bash benchmarks/setup_perf_analyzer.sh
+	$(BIN)/python benchmarks/perf_analyzer.py
+	$(BIN)/python benchmarks/int8_throughput.py
 	$(BIN)/python benchmarks/serving_parity.py
 
 clean-venv:

@@ -1,8 +1,11 @@
-"""`vehiclekit parking` and `vehiclekit stats` end to end on real images; the apps never import torch."""
+"""`vehiclekit parking` and `vehiclekit stats` end to end on real images (a charged exit with its
+printed receipt, reviews, `sessions --status`, `stats ingest --manifest/--folder`); the apps never
+import torch."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from vehiclekit.apps import Store
 from vehiclekit.cli import main
 from vehiclekit.paths import REPO_ROOT
 
@@ -92,6 +96,43 @@ def test_stats_ingest_and_report(tmp_path: Path, images: Path, capsys):
     assert days == {"2026-03-28T00:00:00+01:00", "2026-03-29T00:00:00+01:00"}
     assert main(["stats", "ingest", "--folder", str(images), *db]) == 1
     assert "--folder needs --gate and --direction" in capsys.readouterr().err
+
+
+def test_a_matched_exit_is_charged_and_its_receipt_printed(tmp_path: Path, images: Path, capsys):
+    db = ["--db", str(tmp_path / "p.db"), "--tariff", TARIFF]
+    assert main(["parking", "enter", str(images / "bus_0002_cam1.jpg"), "--gate", "north",
+                 "--time", "2026-05-01T08:00:00+02:00", *db]) == 0
+    assert main(["parking", "enter", str(images / "car_0001_cam1.jpg"), "--gate", "north",
+                 "--time", "2026-05-01T08:10:00+02:00", *db]) == 0
+    capsys.readouterr()
+    assert main(["parking", "exit", str(images / "bus_0002_cam2.jpg"), "--gate", "south",
+                 "--time", "2026-05-01T10:30:00+02:00", *db]) == 0
+    receipt = capsys.readouterr().out
+    # the example tariff's bus: 30 min periods, 8.00 then 6.00 each: 2 h 30 = 5 periods = 32.00
+    assert receipt.startswith("receipt session #1 bus 2026-05-01T06:00:00+00:00 -> 2026-05-01T08:30:00+00:00 (2:30:00)")
+    assert "fee 32.00 EUR (similarity 0." in receipt
+
+    assert main(["parking", "sessions", "--db", db[1]]) == 0                    # default: open only
+    assert capsys.readouterr().out.splitlines() == ["#2 open car in north 2026-05-01T06:10:00+00:00"]
+    assert main(["parking", "sessions", "--status", "closed", "--db", db[1]]) == 0
+    closed = capsys.readouterr().out.splitlines()
+    assert len(closed) == 1 and closed[0].startswith("#1 closed bus") and closed[0].endswith("fee 32.00 EUR (match)")
+    assert main(["parking", "sessions", "--status", "all", "--db", db[1]]) == 0
+    assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [["#1", "closed"], ["#2", "open"]]
+
+
+def test_stats_ingest_a_folder_of_one_gate(tmp_path: Path, images: Path, capsys):
+    folder = tmp_path / "north-entry"
+    folder.mkdir()
+    for name in ("car_0001_cam1.jpg", "bus_0002_cam1.jpg"):
+        shutil.copy(images / name, folder / name)
+    db = tmp_path / "s.db"
+    assert main(["stats", "ingest", "--folder", str(folder), "--gate", "north", "--direction", "entry",
+                 "--no-makes", "--db", str(db)]) == 0
+    events, vectors = Store(str(db)).events()
+    assert sorted(e.vehicle_type for e in events) == ["bus", "car"]
+    assert {(e.gate, e.direction) for e in events} == {("north", "entry")} and vectors.shape[0] == 2
+    assert {Path(e.image).name for e in events} == {"car_0001_cam1.jpg", "bus_0002_cam1.jpg"}
 
 
 def test_apps_import_no_torch_and_no_training():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +19,6 @@ from vehiclekit.models.metadata import ClassifierMetadata
 from vehiclekit.models.zoo import VEHICLE_TYPES
 from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from vehiclekit.paths import REPO_ROOT
-from vehiclekit.sdk.classifier import softmax
 
 COLOURS = ("red", "green", "blue")
 RED, GREEN, BLUE = ((0, 0, 255), (0, 255, 0), (255, 0, 0))  # BGR
@@ -61,8 +61,8 @@ def solid(bgr: tuple[int, int, int], h: int = 20, w: int = 30) -> np.ndarray:
 
 def test_prediction_is_softmax_of_logits_with_metadata_labels(colour_classifier):
     prediction = colour_classifier.predict(solid(RED))
-    rgb = np.array([1.0, 0.0, 0.0])
-    expected = softmax((((rgb - IMAGENET_MEAN) / IMAGENET_STD))[None])[0]
+    logits = [(v - m) / s for v, m, s in zip((1.0, 0.0, 0.0), IMAGENET_MEAN, IMAGENET_STD)]   # channel means
+    expected = [math.exp(v) / sum(math.exp(w) for w in logits) for v in logits]
     assert prediction.label == "red" and prediction.confidence == pytest.approx(expected[0], abs=1e-5)
     assert list(prediction.probabilities) == list(COLOURS)
     np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=1e-5)
@@ -227,3 +227,36 @@ def test_prediction_is_a_frozen_json_model(classifier, test_split_sample):
     assert Prediction.model_validate_json(prediction.model_dump_json()) == prediction
     with pytest.raises(ValidationError, match="frozen"):
         prediction.label = "car"
+
+
+def test_the_metadata_normalisation_and_the_logits_output_are_used(tmp_path):
+    """Mean 0 and std 0.5: the logits are twice the RGB channel means; a model with another output
+    listed first still answers from ``logits``."""
+    meta = ClassifierMetadata("halves", "1", COLOURS, (8, 8), (0.0, 0.0, 0.0), (0.5, 0.5, 0.5))
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+         helper.make_node("Flatten", ["pooled"], ["logits"], axis=1),
+         helper.make_node("Neg", ["logits"], ["features"])],
+        "two_outputs", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", 3]) for name in ("features", "logits")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    helper.set_model_props(model, meta.to_props())
+    onnx.save(model, tmp_path / "halves.onnx")
+    prediction = VehicleClassifier(model_path=tmp_path / "halves.onnx").predict(solid((0, 255, 255)))  # yellow
+    exps = [math.exp(2.0), math.exp(2.0), math.exp(0.0)]                       # logits (2, 2, 0)
+    assert list(prediction.probabilities.values()) == pytest.approx([e / sum(exps) for e in exps], abs=1e-6)
+
+
+def test_group_predictions_of_probabilities_computed_elsewhere(grouped_model):
+    clf = VehicleClassifier(model_path=grouped_model)
+    classes, warmth = clf.group_predictions(np.array([0.5, 0.2, 0.3], np.float32), [None, "warmth"])
+    assert classes.label == "red" and classes.probabilities == pytest.approx({"red": 0.5, "green": 0.2, "blue": 0.3})
+    assert warmth.label == "cold" and warmth.probabilities == pytest.approx({"cold": 0.5, "warm": 0.5})
+    assert (warmth.model, classes.model) == ("colours:warmth", "colours")
+
+
+def test_predict_groups_over_several_batches(grouped_model, monkeypatch):
+    clf = VehicleClassifier(model_path=grouped_model)
+    monkeypatch.setattr(clf, "batch_size", 2)
+    answers = clf.predict_groups([solid(RED), solid(BLUE), solid(GREEN)], ["primary"])
+    assert [a[0].label for a in answers] == ["r", "b", "g"]

@@ -1,6 +1,8 @@
-"""A tiny end-to-end 2-iteration `train-vehicle finetune --method ups` run: history fields, resume."""
+"""Tiny end-to-end 2-iteration `train-vehicle finetune` runs (UPS, and the confidence-only
+pseudo-label baseline): history fields, resume, the user's own folders."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,19 +74,26 @@ def test_first_iteration_is_the_supervised_only_model(ups_run, tmp_path):
     assert supervised[0]["test_acc"] == ups[0]["test_acc"] and supervised[0]["val_acc"] == ups[0]["val_acc"]
 
 
+def own_images(tmp_path: Path, data_dir: Path, labelled_per_class: int, unlabelled_per_class: int) -> tuple[Path, Path]:
+    """A user's labelled folder (car, truck, bike subfolders) and unlabelled camera folder, from
+    vehicle-types images: the first ``labelled_per_class`` of each class, then the next ones."""
+    labelled, unlabeled = tmp_path / "mine", tmp_path / "cameras"
+    unlabeled.mkdir()
+    for name in ("car", "truck", "bike"):
+        files = sorted((data_dir / "vehicle-types" / name).glob("*.jpg"))
+        (labelled / name).mkdir(parents=True)
+        for f in files[:labelled_per_class]:
+            (labelled / name / f.name).write_bytes(f.read_bytes())
+        for f in files[labelled_per_class:labelled_per_class + unlabelled_per_class]:
+            (unlabeled / f"{name}-{f.name}").write_bytes(f.read_bytes())
+    return labelled, unlabeled
+
+
 def test_ups_on_your_own_labelled_folder_and_unlabelled_images(tmp_path, data_dir):
     """`finetune --images DIR --unlabeled DIR`: all of the user's labels are kept (split into
     split.json), the pool is the unlabelled folder, its pseudo-labels are counted but have no
     precision (nobody knows their truth), and the next iteration trains on them."""
-    labelled, unlabeled = tmp_path / "mine", tmp_path / "cameras"
-    for name in ("car", "truck", "bike"):
-        files = sorted((data_dir / "vehicle-types" / name).glob("*.jpg"))
-        (labelled / name).mkdir(parents=True)
-        for f in files[:8]:
-            (labelled / name / f.name).write_bytes(f.read_bytes())
-        for f in files[8:14]:
-            (unlabeled / f"{name}-{f.name}").parent.mkdir(parents=True, exist_ok=True)
-            (unlabeled / f"{name}-{f.name}").write_bytes(f.read_bytes())
+    labelled, unlabeled = own_images(tmp_path, data_dir, labelled_per_class=8, unlabelled_per_class=6)
     (unlabeled / "broken.jpg").write_bytes(b"not an image")
     out = tmp_path / "run"
     args = ["finetune", "--images", str(labelled), "--unlabeled", str(unlabeled), "--out", str(out),
@@ -97,3 +106,22 @@ def test_ups_on_your_own_labelled_folder_and_unlabelled_images(tmp_path, data_di
     sel = history[0]["selection"]
     assert sel["pool"] == 18 and sel["pool_with_known_labels"] == 0 and sel["positive_precision"] is None
     assert history[1]["trained_on"]["positive"] == sel["positive"] > 0
+
+
+def test_pseudo_label_with_threshold_zero_selects_the_whole_pool_and_no_negatives(tmp_path, data_dir):
+    """`--method pseudo-label`: every max probability is >= 0, so the confidence rule takes every
+    pool image (the user's unlabelled folder) as a positive, and the baseline never gives negative
+    labels; the next iteration trains on exactly those."""
+    labelled, unlabeled = own_images(tmp_path, data_dir, labelled_per_class=6, unlabelled_per_class=4)
+    out = tmp_path / "run"
+    assert train_vehicle(["finetune", "--out", str(out), "--method", "pseudo-label", "--confidence-threshold", "0",
+                          "--images", str(labelled), "--unlabeled", str(unlabeled), "--iterations", "2",
+                          "--epochs-per-iteration", "1", "--min-samples-per-epoch", "16", "--batch-size", "16",
+                          "--img-size", "32", "--threads", "1", "--workers", "0"]) == 0
+    first, second = json.loads((out / "history.json").read_text())
+    selection = first["selection"]
+    assert selection["pool"] == 12 and selection["pool_with_known_labels"] == 0
+    assert selection["positive"] == 12 == sum(selection["class_histogram"])
+    assert selection["negative"] == 0 and selection["negative_precision"] is None
+    assert second["trained_on"] == {"labeled": first["trained_on"]["labeled"], "positive": 12, "negative_only": 0}
+    assert json.loads((out / "metrics.json").read_text())["method"] == "pseudo-label"

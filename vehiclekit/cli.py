@@ -21,7 +21,7 @@ from vehiclekit.apps import cli as apps_cli
 from vehiclekit.apps.console.cli import add_console_parser
 from vehiclekit.apps.video.cli import add_count_parser
 from vehiclekit.errors import DatasetNotFoundError, VehiclekitError
-from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES
+from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES, PRECISIONS
 from vehiclekit.paths import data_root
 from vehiclekit.sdk import (
     Prediction,
@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ONNX",
         help="YOLOX-Nano ONNX (default: $VEHICLEKIT_DETECTOR, else yolox_nano.onnx in $VEHICLEKIT_MODELS "
         "or ../shared/models)",
+    )
+    predict.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32",
+        help="zoo classifiers at fp32 (default) or int8 (faster on CPU, see each model card; the detector stays fp32)",
     )
     predict.set_defaults(run=run_predict)
 
@@ -315,9 +319,10 @@ def run_predict(args: argparse.Namespace) -> int:
         if args.whole_image == "always"
         else VehicleDetector(args.score_threshold, args.iou_threshold, model_path=args.detector_path)
     )
-    classifier = VehicleClassifier(model=args.model, model_path=args.model_path)
+    classifier = VehicleClassifier(model=args.model, model_path=args.model_path, precision=args.precision)
     recognizer = (None if detector is None
-                  else VehicleRecognizer(classifier, detector, args.min_box_size, attributes=args.attributes))
+                  else VehicleRecognizer(classifier, detector, args.min_box_size, attributes=args.attributes,
+                                         precision=args.precision))
     if args.save_annotated:
         args.save_annotated.mkdir(parents=True, exist_ok=True)
     used_names: set[str] = set()

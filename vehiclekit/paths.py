@@ -24,6 +24,13 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
     return root
 
 
+def cache_dir() -> Path:
+    """Where files derived from the shared data are kept (never committed; e.g. pretraining crops, the
+    INT8 detector): ``$VEHICLEKIT_CACHE``, else ``$XDG_CACHE_HOME/vehiclekit``, else ``~/.cache/vehiclekit``."""
+    base = os.environ.get("VEHICLEKIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vehiclekit"
+    return Path(base).expanduser()
+
+
 def models_dir() -> Path:
     """Folder for models that are not shipped with the package (the YOLOX detector):
     ``$VEHICLEKIT_MODELS``, else ``../shared/models`` next to the repository."""

@@ -1,4 +1,5 @@
-"""`vehiclekit serve` stops cleanly: no tritonserver or python stub outlives it; a failed start says why."""
+"""`vehiclekit serve` stops cleanly: no tritonserver or python stub outlives it; a failed start says why; a
+killed server or python stub is survived (restart, same client)."""
 
 from __future__ import annotations
 
@@ -146,3 +147,44 @@ def test_kill_9_mid_load_then_restart_the_same_client_works_again(cpu_repo, prot
         assert second.process.pid != first.process.pid
         again = classifier.predict(image)                   # the very same client object
     assert again.label == expected.label and again.confidence == pytest.approx(expected.confidence, abs=1e-6)
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_python_stub_gets_the_server_restarted_and_the_same_client_works(cpu_repo):
+    """Triton keeps reporting a model ready after its python-backend stub dies and fails every request
+    to it; `vehiclekit serve` notices, says so, restarts the server, and the same client object works."""
+    from vehiclekit.paths import data_root
+    from vehiclekit.sdk import VehicleClassifier
+    from vehiclekit.sdk.remote import TritonClient
+
+    image = str(sorted((data_root() / "vehicle-reid" / "images" / "test").glob("car_*.jpg"))[0])
+    http_port, grpc_port, metrics_port = free_ports(3)
+    args = ["--repo", str(cpu_repo), "--http-port", str(http_port), "--grpc-port", str(grpc_port),
+            "--metrics-port", str(metrics_port)]
+    serve = subprocess.Popen([sys.executable, "-c", SERVE, *args], stderr=subprocess.PIPE, text=True)
+    log: list[str] = []
+
+    def read_until(text: str) -> None:
+        for line in serve.stderr:
+            log.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"serve exited before {text!r}:\n{''.join(log)}")
+
+    try:
+        read_until("Triton ready")
+        classifier = VehicleClassifier(url=TritonClient(f"http://127.0.0.1:{http_port}", timeout=10, retries=1, backoff=0.2))
+        expected = classifier.predict(image)
+        stubs = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in descendants(serve.pid)
+                 if command_name(pid).startswith("triton_python_b")}
+        victim = next(pid for pid, argv in stubs.items() if b"vehicle_type_0_0" in argv)
+        os.kill(victim, signal.SIGKILL)
+        read_until("restarting the server")
+        assert "vehicle_type_0_0" in log[-1]
+        read_until("Triton ready again")
+        again = classifier.predict(image)                   # the very same client object
+        assert again.label == expected.label and again.confidence == pytest.approx(expected.confidence, abs=1e-6)
+        assert serve.poll() is None
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)

@@ -12,7 +12,9 @@ from vehiclekit.errors import VehiclekitError
 from vehiclekit.models import zoo
 from vehiclekit.models.metadata import ClassifierMetadata
 from vehiclekit.serving import config as cfg
-from vehiclekit.models.serving_contract import CLASSIFIER, DETECTOR, DETECTOR_NETWORK, MODELS, PIPELINE, REID, signature_parameter
+from vehiclekit.models.serving_contract import (
+    ATTRIBUTES, CLASSIFIER, DETECTOR, DETECTOR_NETWORK, MODELS, PIPELINE, PIPELINE_SESSIONS, REID, signature_parameter,
+)
 from vehiclekit.serving.onnx_signature import read_signature
 from vehiclekit.serving.repository import MANIFEST, build_repository, repository_flavor
 
@@ -59,6 +61,21 @@ def test_backends_per_flavor(cpu_repo, gpu_repo):
             assert configs[python_model].backend == "python"
             entry = (repo / python_model / "1" / "model.py").read_text()
             assert f"from vehiclekit.serving.backend.{python_model.removeprefix('vehicle_')} import TritonPythonModel" in entry
+    # cpu: the pipeline opens the ONNX files itself (no BLS round trips); gpu: it calls the GPU models
+    assert cpu[PIPELINE].parameters[PIPELINE_SESSIONS].string_value == "in-process"
+    assert gpu[PIPELINE].parameters[PIPELINE_SESSIONS].string_value == "bls"
+
+
+def test_int8_repository_serves_the_int8_zoo_files_and_the_fp32_detector(tmp_path):
+    repo = build_repository(tmp_path / "int8", "cpu", precision="int8")
+    manifest = json.loads((repo / MANIFEST).read_text())
+    assert manifest["precision"] == "int8"
+    for model, name in ((CLASSIFIER, "vehicle-type"), (REID, "vehicle-reid"), (ATTRIBUTES, "vehicle-model")):
+        assert manifest["sources"][model] == str(zoo.get(name).int8_path)
+        assert (repo / model / "1" / "model.onnx").read_bytes() == zoo.get(name).int8_path.read_bytes()
+    assert manifest["sources"][DETECTOR_NETWORK] == str(zoo.get("yolox-nano").path)
+    with pytest.raises(VehiclekitError, match="not available for the gpu flavor"):
+        build_repository(tmp_path / "gpu-int8", "gpu", precision="int8")
 
 
 def test_tensors_match_the_onnx_files(cpu_repo, classifier_onnx, detector_onnx):

@@ -159,6 +159,10 @@ DETECTOR_TYPE_SCORE = "detector_type_score"
 #: the remote client raises :class:`vehiclekit.errors.InvalidImageError` for these.
 INVALID_IMAGE = "invalid image: "
 
+#: Config parameter of ``vehicle_pipeline``: ``bls`` (call the served networks) or ``in-process``
+#: (open their ONNX files in the pipeline itself); see :mod:`vehiclekit.serving.backend.pipeline`.
+PIPELINE_SESSIONS = "vehiclekit.pipeline_sessions"
+
 
 def signature_parameter(model: str) -> str:
     """Config parameter under which a BLS caller finds the :class:`Signature` (JSON) of ``model``."""

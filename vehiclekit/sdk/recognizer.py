@@ -104,6 +104,10 @@ class VehicleRecognizer:
     :class:`~vehiclekit.sdk.remote.TritonClient`): one ``vehicle_pipeline`` round trip per image
     runs this same code there and returns the same results. The server's classifier is used (no
     ``classifier`` then); a ``detector`` only sets the thresholds.
+
+    ``precision="int8"`` runs the models the recognizer creates itself (classifier, re-ID,
+    attributes) at INT8; the detector stays fp32 (it has no INT8 variant) and models passed in run as
+    they were made.
     """
 
     def __init__(
@@ -117,6 +121,7 @@ class VehicleRecognizer:
         detector_type_score: float | None = DEFAULT_DETECTOR_TYPE_SCORE,
         attributes: Sequence[str] = (),
         attribute_classifier: VehicleClassifier | None = None,
+        precision: str = "fp32",
     ):
         unknown = sorted(set(attributes) - set(ATTRIBUTE_MODELS))
         if unknown:
@@ -127,7 +132,7 @@ class VehicleRecognizer:
             raise ValueError(f"attributes {self.attributes} come from different models; ask for them separately")
         self._attribute_groups = [e.group for e in entries]
         if entries and attribute_classifier is None:
-            attribute_classifier = VehicleClassifier(model=entries[0].name, url=url)
+            attribute_classifier = VehicleClassifier(model=entries[0].name, url=url, precision=precision)
         self.attribute_classifier = attribute_classifier if entries else None
         if min_box_size < 1:
             raise ValueError(f"min_box_size must be at least 1 pixel, got {min_box_size}")
@@ -144,15 +149,15 @@ class VehicleRecognizer:
             from vehiclekit.sdk.remote import remote_client
 
             self.remote = remote_client(url)
-            classifier = VehicleClassifier(url=self.remote)
+            classifier = VehicleClassifier(url=self.remote, precision=precision)
             detector = detector or VehicleDetector(url=self.remote)
-        self.classifier = classifier or VehicleClassifier()
-        self.detector = detector or VehicleDetector()
+        self.classifier = classifier or VehicleClassifier(precision=precision)
+        self.detector = detector or VehicleDetector(precision=zoo.available_precision("yolox-nano", precision))
         self.min_box_size = min_box_size
         #: Embeddings come back from the server's pipeline (url and reid=True).
         self.embed_remotely = self.remote is not None and reid is True
         if reid is True:
-            reid = None if self.embed_remotely else VehicleReID()
+            reid = None if self.embed_remotely else VehicleReID(precision=precision)
         self.reid: VehicleReID | None = reid or None
 
     def recognize(self, image: ImageInput) -> list[RecognizedVehicle]:

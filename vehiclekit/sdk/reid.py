@@ -40,6 +40,9 @@ class VehicleReID:
     :class:`~vehiclekit.sdk.remote.TritonClient`): its ``vehicle_reid`` model and metadata;
     pre-processing stays here. ``session``: any object with ONNX Runtime's ``get_inputs``,
     ``get_outputs``, ``get_modelmeta`` and ``run`` (the Triton server itself runs this class so).
+
+    ``precision="int8"`` loads the zoo model's INT8 variant (static QDQ from ``train-vehicle
+    quantize``; faster on CPU, its card states the accuracy it costs) instead of fp32.
     """
 
     #: Images per ONNX Runtime run (bounds memory).
@@ -47,9 +50,9 @@ class VehicleReID:
 
     def __init__(self, model: str = "vehicle-reid", model_path: str | os.PathLike | None = None,
                  providers: Sequence[str] | None = None, threads: int | None = None,
-                 url: "str | TritonClient | None" = None, session: Any = None):
+                 url: "str | TritonClient | None" = None, session: Any = None, precision: str = "fp32"):
         self.session, self.model_path, self.metadata = open_model(
-            model, model_path, REID_TASK, REID, providers, threads, url, session
+            model, model_path, REID_TASK, REID, providers, threads, url, session, precision
         )
         source = self.model_path or self.session
         inputs = {i.name for i in self.session.get_inputs()}

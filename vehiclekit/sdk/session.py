@@ -61,6 +61,27 @@ def create_session(
         raise VehiclekitError(f"cannot load ONNX model {path}: {e}") from None
 
 
+def check_precision(precision: str, chosen_otherwise: bool) -> None:
+    """``precision`` chooses among zoo files only: anything but fp32 with a model that is
+    ``chosen_otherwise`` (a model_path, session or server given) is an error saying what to do."""
+    if precision not in zoo.PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {zoo.PRECISIONS}")
+    if precision != "fp32" and chosen_otherwise:
+        raise ValueError(f"precision={precision!r} picks a zoo model's variant: leave model_path, session and url "
+                         "unset (a server's precision is chosen by `vehiclekit serve --precision`)")
+
+
+def zoo_file(model: str, task: str, precision: str = "fp32", model_path: str | os.PathLike | None = None) -> Path:
+    """``model_path`` when given, else the zoo's ``model`` (a ``task`` model) at ``precision``."""
+    check_precision(precision, model_path is not None)
+    if model_path is not None:
+        return Path(model_path)
+    entry = zoo.get(model)
+    if entry.task != task:
+        raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a {task} model")
+    return entry.path_for(precision)
+
+
 def open_model(
     model: str,
     model_path: str | os.PathLike | None,
@@ -70,22 +91,19 @@ def open_model(
     threads: int | None = None,
     url: "str | TritonClient | None" = None,
     session: Any = None,
+    precision: str = "fp32",
 ) -> tuple[Any, Path | None, ClassifierMetadata]:
     """The session an SDK model runs on, the ONNX file behind it (None otherwise) and the vehiclekit
     metadata it carries: Triton's ``served_as`` model at ``url``; else ``session`` as given; else
-    ``model_path``; else the zoo's ``model``, which must be a ``task`` model."""
+    ``model_path``; else the zoo's ``model`` at ``precision`` (see :func:`zoo_file`)."""
     path = None
+    check_precision(precision, model_path is not None or url is not None or session is not None)
     if url is not None:
         from vehiclekit.sdk.remote import remote_client
 
         session = remote_client(url).session(served_as)
     elif session is None:
-        if model_path is None:
-            entry = zoo.get(model)
-            if entry.task != task:
-                raise VehiclekitError(f"zoo model {model!r} is a {entry.task} model, not a {task} model")
-            model_path = entry.path
-        path = Path(model_path)
+        path = zoo_file(model, task, precision, model_path)
         session = create_session(path, providers, threads)
     try:
         metadata = ClassifierMetadata.from_props(session.get_modelmeta().custom_metadata_map)

@@ -9,10 +9,12 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from vehiclekit.errors import VehiclekitError
 from vehiclekit.serving.launcher import TritonServer
+from vehiclekit.models.zoo import PRECISIONS
 from vehiclekit.serving.repository import FLAVORS, build_repository, repository_flavor
 
 SERVE_EPILOG = """\
@@ -52,6 +54,12 @@ examples:
 """
 
 
+#: How often `vehiclekit serve` checks the server and its stubs; how many stub deaths it restarts
+#: the server for within the window before it gives up and exits.
+WATCH_INTERVAL_S = 0.5
+STUB_RESTARTS, STUB_RESTART_WINDOW_S = 3, 600.0
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``vehiclekit serve``."""
     parser.description = "Serve the vehiclekit models with NVIDIA Triton Inference Server (CPU, from pip)."
@@ -67,6 +75,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "api_key= or set VEHICLEKIT_API_KEY (default: $VEHICLEKIT_API_KEY_FILE)")
     parser.add_argument("--grpc-tls-cert", type=Path, help="serve gRPC over TLS with this PEM certificate (with --grpc-tls-key)")
     parser.add_argument("--grpc-tls-key", type=Path, help="the certificate's PEM private key")
+    _precision_argument(parser)
     _model_argument(parser)
 
 
@@ -87,6 +96,11 @@ def _security_options(args: argparse.Namespace) -> dict:
     return {"api_key": api_key, "grpc_tls": tls}
 
 
+def _precision_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="zoo variants to serve: fp32 (default) or int8 (cpu flavor; the detector stays fp32)")
+
+
 def _model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=FILE", type=_named_model,
                         help="also serve classifier FILE (from `train-vehicle export`) as model NAME; repeatable. "
@@ -102,13 +116,14 @@ def _named_model(text: str) -> tuple[str, Path]:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Build the repository if needed, serve until SIGINT/SIGTERM; 0 on a clean stop, 1 when the
-    server failed."""
+    server failed. A python-backend stub that dies (killed, out of memory) gets the server restarted,
+    at most :data:`STUB_RESTARTS` times in :data:`STUB_RESTART_WINDOW_S`; more, and it exits with 1."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with tempfile.TemporaryDirectory(prefix="vehiclekit-repository-") as scratch:
         try:
-            repo = _repository(args.repo, Path(scratch) / "repository", dict(args.model))
+            repo = _repository(args.repo, Path(scratch) / "repository", dict(args.model), args.precision)
             with TritonServer(repo, args.http_port, args.grpc_port, args.metrics_port, args.host,
                               **_security_options(args)) as server:
                 print(
@@ -116,15 +131,35 @@ def run_serve(args: argparse.Namespace) -> int:
                     f"metrics {server.metrics_url}; serving {repo}. Ctrl-C stops it.",
                     file=sys.stderr, flush=True,
                 )
-                while not stop.wait(0.2):
-                    if server.poll() is not None:
-                        print(f"vehiclekit: tritonserver exited with status {server.poll()}", file=sys.stderr)
-                        return 1
+                if not watch(server, stop):
+                    return 1
                 print("vehiclekit: stopping Triton", file=sys.stderr, flush=True)
         except VehiclekitError as e:
             print(f"vehiclekit serve: {e}", file=sys.stderr)
             return 1
     return 0
+
+
+def watch(server: TritonServer, stop: threading.Event) -> bool:
+    """Keep ``server`` serving until ``stop`` is set (True); False when it exited or its python stubs
+    died more than :data:`STUB_RESTARTS` times within :data:`STUB_RESTART_WINDOW_S`."""
+    restarts: list[float] = []
+    while not stop.wait(WATCH_INTERVAL_S):
+        if server.poll() is not None:
+            print(f"vehiclekit: tritonserver exited with status {server.poll()}", file=sys.stderr)
+            return False
+        if dead := server.dead_stubs():
+            restarts = [t for t in restarts if time.monotonic() - t < STUB_RESTART_WINDOW_S] + [time.monotonic()]
+            if len(restarts) > STUB_RESTARTS:
+                print(f"vehiclekit: python-backend stubs died {len(restarts)} times in {STUB_RESTART_WINDOW_S / 60:.0f} "
+                      f"minutes (now {', '.join(dead)}): giving up; see the server log above and check memory "
+                      "(dmesg shows the OOM killer)", file=sys.stderr)
+                return False
+            print(f"vehiclekit: python-backend stub of {', '.join(dead)} died; Triton would fail every request to it "
+                  "while reporting it ready: restarting the server", file=sys.stderr, flush=True)
+            server.restart()
+            print(f"vehiclekit: Triton ready again on {server.http_url} and {server.grpc_url}", file=sys.stderr, flush=True)
+    return True
 
 
 def add_build_repo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,6 +175,7 @@ def add_build_repo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reid", type=Path, help="re-ID embedder ONNX to serve (default: the zoo's vehicle-reid)")
     parser.add_argument("--attributes", type=Path,
                         help="make-model-year classifier ONNX to serve as vehicle_model (default: the zoo's vehicle-model)")
+    _precision_argument(parser)
     _model_argument(parser)
 
 
@@ -147,7 +183,7 @@ def run_build_repo(args: argparse.Namespace) -> int:
     """Build the repository; 0 on success, 1 with the reason on stderr otherwise."""
     try:
         out = build_repository(args.out, args.flavor, args.classifier, args.detector, not args.no_tensorrt, args.reid,
-                               args.attributes, dict(args.model))
+                               args.attributes, dict(args.model), args.precision)
     except VehiclekitError as e:
         print(f"vehiclekit serving build-repo: {e}", file=sys.stderr)
         return 1
@@ -155,14 +191,14 @@ def run_build_repo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _repository(requested: Path | None, scratch: Path, models: dict[str, Path]) -> Path:
+def _repository(requested: Path | None, scratch: Path, models: dict[str, Path], precision: str) -> Path:
     """The folder to serve: ``requested`` (built first when missing or empty), else ``scratch`` built;
-    ``models``: the user's classifiers, served beside the zoo's."""
+    ``models``: the user's classifiers, served beside the zoo's; ``precision``: the zoo variants."""
     if requested is None or not requested.is_dir() or not any(requested.iterdir()):
-        return build_repository(requested or scratch, "cpu", models=models)
-    if models:
-        raise VehiclekitError(f"--model adds models to a repository being built, but {requested} exists: pass "
-                              f"them to `vehiclekit serving build-repo` or serve without --repo")
+        return build_repository(requested or scratch, "cpu", models=models, precision=precision)
+    if models or precision != "fp32":
+        raise VehiclekitError(f"--model and --precision choose what a repository being built holds, but {requested} "
+                              f"exists: pass them to `vehiclekit serving build-repo` or serve without --repo")
     if repository_flavor(requested) == "gpu":
         raise VehiclekitError(
             f"{requested} is a gpu-flavor repository (onnxruntime backend), which the pip tritonserver cannot run: "

@@ -113,6 +113,10 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             s.close()
 
 
+#: Executable name of the python backend's per-instance stub process.
+STUB_NAME = b"triton_python_backend_stub"
+
+
 class TritonServer:
     """The pip ``tritonserver`` on ``repo``, as a context manager (or :meth:`start` / :meth:`stop`).
 
@@ -146,6 +150,7 @@ class TritonServer:
         self._log_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)
         self._log_thread: threading.Thread | None = None
         self._backends: Path | None = None
+        self._stubs: dict[str, int] = {}
 
     @property
     def http_url(self) -> str:
@@ -194,7 +199,7 @@ class TritonServer:
 
     def start(self) -> "TritonServer":
         """Start the server and wait until it is ready."""
-        if self.process is not None:
+        if self.process is not None and self.process.poll() is None:
             raise VehiclekitError("this TritonServer is already started")
         if not self.repo.is_dir():
             raise VehiclekitError(f"model repository {self.repo} does not exist: build it with `vehiclekit serving build-repo`")
@@ -218,7 +223,34 @@ class TritonServer:
         except BaseException:
             self.stop()
             raise
+        self._stubs = self.python_stubs()
         return self
+
+    def restart(self) -> "TritonServer":
+        """Stop the server and start it again on the same ports and repository."""
+        self.stop()
+        return self.start()
+
+    def python_stubs(self) -> dict[str, int]:
+        """The server's live python-backend stubs: model instance (e.g. ``vehicle_type_0_0``) -> pid.
+        A stub that died (even a zombie the server has not reaped) is not listed."""
+        stubs = {}
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if self.process is not None and parent == self.process.pid and argv[0].endswith(STUB_NAME) and len(argv) > 2:
+                stubs[argv[-3].decode()] = int(proc.name)   # argv ends: ..., instance name, device kind, ""
+        return stubs
+
+    def dead_stubs(self) -> list[str]:
+        """Model instances whose python-backend stub died since the server started. Triton keeps
+        reporting those models ready while it fails each of their requests ("Stub process ... is not
+        healthy"), so a caller has to act: ``vehiclekit serve`` restarts the server."""
+        alive = self.python_stubs()
+        return sorted(name for name, pid in self._stubs.items() if alive.get(name) != pid)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout

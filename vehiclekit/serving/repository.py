@@ -11,11 +11,12 @@ Two flavors expose the same models with the same inputs and outputs (see
 
 ``vehicle_detector`` and ``vehicle_pipeline`` are python-backend models in both flavors: YOLOX's
 decoding and NMS, image decoding and cropping are not ONNX graphs, so they run the SDK's own code
-(:class:`~vehiclekit.sdk.VehicleDetector`, :class:`~vehiclekit.sdk.VehicleRecognizer`) and reach
-the ONNX models through BLS (business-logic scripting: an in-server request to another model). The
-python code is therefore identical in both flavors, the ``cpu`` flavor tests the ``gpu`` flavor's
-post-processing, and the pipeline's crops from concurrent requests are batched by
-``vehicle_type``'s (and ``vehicle_reid``'s) dynamic batcher.
+(:class:`~vehiclekit.sdk.VehicleDetector`, :class:`~vehiclekit.sdk.VehicleRecognizer`). The detector
+reaches ``yolox_nano`` through BLS (business-logic scripting: an in-server request to another model),
+so its python code is identical in both flavors. The pipeline does so in the ``gpu`` flavor, where the
+networks stay on the GPU; in the ``cpu`` flavor it opens the same ONNX files itself
+(:data:`PIPELINE_SESSIONS`): each BLS call copied the detector's 2 MB output through shared memory
+and queued behind other requests, which held the pipeline at 0.49–0.73 of in-process speed.
 
 Each python-backend ``model.py`` is a one-line import of a :mod:`vehiclekit.serving.backend`
 module, so the server's Python must import vehiclekit (the launcher sees to it, see
@@ -48,6 +49,7 @@ from vehiclekit.models.serving_contract import (
     IMAGE_INPUT,
     MODELS,
     PIPELINE,
+    PIPELINE_SESSIONS,
     Signature,
     TensorSpec,
     pipeline_outputs,
@@ -90,6 +92,8 @@ INSTANCES = {
         PIPELINE: cfg.Instances(4),
     },
 }
+#: How ``vehicle_pipeline`` runs the networks, per flavor (see :mod:`vehiclekit.serving.backend.pipeline`).
+PIPELINE_SESSIONS_BY_FLAVOR = {"cpu": "in-process", "gpu": "bls"}
 #: Backend module implementing each python-backend model.
 BACKEND_MODULES = {
     "onnx": "vehiclekit.serving.backend.onnx_model",
@@ -107,6 +111,7 @@ def build_repository(
     reid: str | os.PathLike | None = None,
     attributes: str | os.PathLike | None = None,
     models: dict[str, str | os.PathLike] | None = None,
+    precision: str = "fp32",
 ) -> Path:
     """Write a complete model repository to ``out`` and return its path.
 
@@ -115,25 +120,31 @@ def build_repository(
     classifiers (``train-vehicle export`` files, e.g. retrained on the user's images) served beside
     them under their own names, dynamically batched like ``vehicle_type``; ``VehicleClassifier(model=NAME,
     url=...)`` reaches one. ``tensorrt`` (gpu flavor only): run the ONNX models through TensorRT FP16.
+    ``precision="int8"`` (cpu flavor): the zoo's INT8 variants replace the defaults (the detector,
+    which has none, and files given explicitly are served as they are); on a GPU, TensorRT FP16 is
+    the fast path.
     ``out`` must be missing, empty or a repository built here before (it is then replaced as a
     whole; the new one is assembled beside it first).
     """
     if flavor not in FLAVORS:
         raise ValueError(f"unknown flavor {flavor!r}; choose one of {FLAVORS}")
+    if precision not in zoo.PRECISIONS or (flavor == "gpu" and precision != "fp32"):
+        raise VehiclekitError(f"precision {precision!r} is not available for the {flavor} flavor: the cpu flavor serves "
+                              f"{zoo.PRECISIONS}, the gpu flavor fp32 (TensorRT FP16 by default)")
     out = Path(out)
     _check_replaceable(out)
-    classifier_path = Path(classifier or zoo.get("vehicle-type").path)
-    detector_path = Path(detector or zoo.get("yolox-nano").path)
+    classifier_path = Path(classifier or zoo.get("vehicle-type").path_for(precision))
+    detector_path = Path(detector or zoo.get("yolox-nano").path_for(zoo.available_precision("yolox-nano", precision)))
     classifier_signature = read_signature(classifier_path)
     try:
         labels = ClassifierMetadata.from_props(classifier_signature.metadata).labels
     except ValueError as e:
         raise VehiclekitError(f"{classifier_path}: {e}") from None
     detector_signature = read_signature(detector_path)
-    reid_path = Path(reid or zoo.get("vehicle-reid").path)
+    reid_path = Path(reid or zoo.get("vehicle-reid").path_for(precision))
     reid_signature = read_signature(reid_path)
     embedding_dim = next(o.dims[-1] for o in reid_signature.outputs if o.name == EMBEDDING_OUTPUT)
-    attributes_path = Path(attributes or zoo.get("vehicle-model").path)
+    attributes_path = Path(attributes or zoo.get("vehicle-model").path_for(precision))
     attributes_signature = read_signature(attributes_path)
     num_models = len(ClassifierMetadata.from_props(attributes_signature.metadata).labels)
     extra = {name: (Path(path), _custom_signature(name, Path(path))) for name, path in (models or {}).items()}
@@ -157,10 +168,12 @@ def build_repository(
         )
         _write_python_model(
             staging, PIPELINE, (IMAGE_INPUT,), pipeline_outputs(len(labels), embedding_dim, num_models),
-            INSTANCES[flavor][PIPELINE], {**calls_classifier, **calls_detector, **calls_reid, **calls_attributes},
+            INSTANCES[flavor][PIPELINE], {**calls_classifier, **calls_detector, **calls_reid, **calls_attributes,
+                                          PIPELINE_SESSIONS: PIPELINE_SESSIONS_BY_FLAVOR[flavor]},
         )
         manifest = {
             "flavor": flavor,
+            "precision": precision,
             "vehiclekit_version": __version__,
             "tensorrt": flavor == "gpu" and tensorrt,
             "sources": {CLASSIFIER: str(classifier_path), DETECTOR_NETWORK: str(detector_path), REID: str(reid_path),

@@ -23,6 +23,7 @@ COMMANDS = {
     "finetune": ("ups.finetune", "semi-supervised fine-tuning from a labelled fraction: supervised, confidence pseudo-labels or UPS (Rizve et al. 2021)"),
     "select": ("active.select", "the labeling queue: which unlabelled images a person should label next (active learning, UPS split)"),
     "import-labels": ("active.import_labels", "merge a CSV or Label Studio export into the project's label store; conflicts reported, never overwritten"),
+    "quantize": ("quantize", "static INT8 quantization (QDQ, per-channel) calibrated on real images; refused if accuracy drops past --max-drop"),
     "evaluate-reid": ("reid.evaluate", "cross-camera re-ID retrieval on vehicle-reid test: CMC, mAP, mINP (run, ONNX, --init or random)"),
 }
 

@@ -80,9 +80,8 @@ def coco_metrics(coco_gt: COCO, detections: list[dict]) -> dict:
     return result
 
 
-def detect_all(coco_gt: COCO, images_dir: Path, score_threshold: float, iou_threshold: float) -> list[dict]:
-    """Run ``VehicleDetector`` on every GT image; its detections as COCO result dicts."""
-    detector = VehicleDetector(score_threshold=score_threshold, iou_threshold=iou_threshold)
+def detect_all(coco_gt: COCO, images_dir: Path, detector: VehicleDetector) -> list[dict]:
+    """Run ``detector`` on every GT image; its detections as COCO result dicts."""
     detections = []
     for image in tqdm(coco_gt.loadImgs(coco_gt.getImgIds()), desc="detecting", unit="img"):
         detections += [
@@ -92,8 +91,11 @@ def detect_all(coco_gt: COCO, images_dir: Path, score_threshold: float, iou_thre
     return detections
 
 
-def evaluate_detector(data_root: Path, score_threshold: float = 0.001, iou_threshold: float = 0.65) -> dict:
-    """COCO box AP of ``VehicleDetector`` on ``<data_root>/coco-vehicles`` (see :func:`coco_metrics`)."""
+def evaluate_detector(data_root: Path, score_threshold: float = 0.001, iou_threshold: float = 0.65,
+                      detector: VehicleDetector | None = None) -> dict:
+    """COCO box AP on ``<data_root>/coco-vehicles`` (see :func:`coco_metrics`) of ``detector``, by
+    default the zoo's ``VehicleDetector`` with these thresholds (a given detector keeps its own)."""
+    detector = detector or VehicleDetector(score_threshold=score_threshold, iou_threshold=iou_threshold)
     dataset = Path(data_root) / "coco-vehicles"
     instances, images_dir = dataset / "instances.json", dataset / "images"
     if not instances.is_file() or not images_dir.is_dir():
@@ -106,8 +108,8 @@ def evaluate_detector(data_root: Path, score_threshold: float = 0.001, iou_thres
             f"{len(missing)} images listed in {instances} are not in {images_dir} (first: {missing[0]}); "
             "restore them or use a matching instances.json"
         )
-    metrics = coco_metrics(coco_gt, detect_all(coco_gt, images_dir, score_threshold, iou_threshold))
-    return {"score_threshold": score_threshold, "iou_threshold": iou_threshold, **metrics}
+    metrics = coco_metrics(coco_gt, detect_all(coco_gt, images_dir, detector))
+    return {"score_threshold": detector.score_threshold, "iou_threshold": detector.iou_threshold, **metrics}
 
 
 def format_table(metrics: dict) -> str:

@@ -3,7 +3,9 @@
 Pure metadata (no torch). Shipped classifiers live beside this file as ONNX with a model card;
 the YOLOX-Nano detector is not shipped and is resolved from :func:`vehiclekit.paths.models_dir`.
 A name gives the newest version (``vehicle-type``); ``NAME@VERSION`` an older one that stays
-loadable (``vehicle-type@1``).
+loadable (``vehicle-type@1``). A model with ``int8`` also ships its INT8 variant (static QDQ, made by
+``train-vehicle quantize``) as ``<stem>.int8.onnx`` beside the fp32 file. The detector has none:
+quantization cost it 14-30 AP50 points (docs/results.md §17), so it stays fp32.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vehiclekit.errors import ModelNotFoundError
-from vehiclekit.paths import models_dir
+from vehiclekit.paths import cache_dir, models_dir
 
 ZOO_DIR = Path(__file__).resolve().parent
+
+#: Numeric precisions a zoo model can be loaded at.
+PRECISIONS = ("fp32", "int8")
 
 #: The labels of ``vehicle-type`` v2, in output order: a contract that tariffs, statistics and
 #: checks rely on.
@@ -41,6 +46,8 @@ class ZooModel:
     #: A label group of the model's metadata the classifier answers in (e.g. "make" of a
     #: make-model-year classifier: its classes' probabilities summed per make); None: the classes.
     group: str | None = None
+    #: An INT8 variant ships beside the fp32 file.
+    int8: bool = False
 
     @property
     def key(self) -> str:
@@ -69,6 +76,29 @@ class ZooModel:
             )
         return path
 
+    @property
+    def int8_path(self) -> Path:
+        """Where this model's INT8 variant lives, and where ``train-vehicle quantize`` writes it by default
+        (beside a shipped model; the cache folder for the unshipped detector, which has no zoo variant)."""
+        folder = ZOO_DIR if self.shipped else cache_dir() / "models"
+        return folder / (self.filename.removesuffix(".onnx") + ".int8.onnx")
+
+    def path_for(self, precision: str = "fp32") -> Path:
+        """The file of this model at ``precision`` (``fp32`` or ``int8``); errors say how to make a
+        missing INT8 variant."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+        if precision == "fp32":
+            return self.path
+        make = f"train-vehicle quantize --model {self.key}"
+        if not self.int8:
+            raise ModelNotFoundError(f"zoo model {self.key!r} has no INT8 variant; make one with `{make} -o FILE` "
+                                     "(it is refused if it loses accuracy) and load that file with model_path=")
+        if not self.int8_path.is_file():
+            raise ModelNotFoundError(f"the INT8 {self.key} is missing at {self.int8_path}: reinstall vehiclekit or "
+                                     f"remake it with `{make}`")
+        return self.int8_path
+
 
 #: Every version of every model, by ``NAME@VERSION``.
 ZOO: dict[str, ZooModel] = {
@@ -86,6 +116,7 @@ ZOO: dict[str, ZooModel] = {
             version="2",
             task="classification",
             filename="vehicle_type_v2.onnx",
+            int8=True,
             description="v2: 8 vehicle types (motorcycle, car, suv, van, pickup, bus, truck, heavy-truck), "
             "ImageNet EfficientNet-Lite0 fine-tuned on traffic-camera crops and street photos",
             card="vehicle_type_v2.md",
@@ -94,6 +125,7 @@ ZOO: dict[str, ZooModel] = {
             name="vehicle-model",
             task="classification",
             filename="vehicle_model.onnx",
+            int8=True,
             description="196 make-model-years of Stanford Cars (2012-era US market), ImageNet EfficientNet-Lite0 fine-tuned",
             card="vehicle_model.md",
         ),
@@ -101,6 +133,7 @@ ZOO: dict[str, ZooModel] = {
             name="vehicle-make",
             task="classification",
             filename="vehicle_model.onnx",
+            int8=True,
             description="49 makes: vehicle-model's make-model-year probabilities summed per make",
             card="vehicle_model.md",
             group="make",
@@ -109,6 +142,7 @@ ZOO: dict[str, ZooModel] = {
             name="vehicle-body",
             task="classification",
             filename="vehicle_model.onnx",
+            int8=True,
             description="8 Stanford Cars body types: vehicle-model's probabilities summed per body type",
             card="vehicle_model.md",
             group="body",
@@ -125,6 +159,7 @@ ZOO: dict[str, ZooModel] = {
             version="2",
             task="reid",
             filename="vehicle_reid_v2.onnx",
+            int8=True,
             description="v2: re-ID embedder (ImageNet EfficientNet-Lite0, GeM, BNNeck, flip-averaged, 1280-d), "
             "two-camera vehicle-reid",
             card="vehicle_reid_v2.md",
@@ -159,3 +194,8 @@ def get(name: str) -> ZooModel:
             f"{sorted(k for k, m in ZOO.items() if m is not latest()[m.name])})"
         )
     return found
+
+
+def available_precision(name: str, precision: str) -> str:
+    """``precision`` if the zoo model ``name`` has that variant, else ``fp32`` (the detector has no INT8)."""
+    return precision if precision == "fp32" or get(name).int8 else "fp32"

@@ -2,11 +2,19 @@
 type and, when the request asks for them, its re-ID embedding (``embeddings``) and its
 make-model-year probabilities (``model_probabilities``). The SDK's :class:`VehicleRecognizer`
 (decode and validate, detect, crop, classify and embed the crops in one batch each) running on
-``yolox_nano``, ``vehicle_type``, ``vehicle_reid`` and ``vehicle_model`` via BLS."""
+``yolox_nano``, ``vehicle_type``, ``vehicle_reid`` and ``vehicle_model``.
+
+How it reaches those four networks is the repository's choice (config parameter
+:data:`~vehiclekit.models.serving_contract.PIPELINE_SESSIONS`): ``bls`` sends each network call to
+the served model (gpu flavor: the networks stay on the GPU, shared by every caller); ``in-process``
+opens the same ONNX files from the repository in this stub with ONNX Runtime (cpu flavor: no
+tensor round trips through the server, so a request costs what ``recognize`` costs in process)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import triton_python_backend_utils as pb_utils
@@ -15,6 +23,7 @@ from vehiclekit.sdk.classifier import VehicleClassifier
 from vehiclekit.sdk.detector import VehicleDetector
 from vehiclekit.sdk.recognizer import VehicleRecognizer
 from vehiclekit.sdk.reid import VehicleReID
+from vehiclekit.sdk.session import create_session
 from vehiclekit.serving.backend.bls import BlsSession
 from vehiclekit.serving.backend.responses import config_parameters, respond_each
 from vehiclekit.serving.backend.tensors import image_bytes, recognition_tensors, request_parameters
@@ -28,6 +37,7 @@ from vehiclekit.models.serving_contract import (
     IOU_THRESHOLD,
     MIN_BOX_SIZE,
     MODEL_PROBABILITIES,
+    PIPELINE_SESSIONS,
     REID,
     SCORE_THRESHOLD,
 )
@@ -37,11 +47,11 @@ PARAMETERS = (SCORE_THRESHOLD, IOU_THRESHOLD, MIN_BOX_SIZE, DUPLICATE_IOU, DETEC
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
-        parameters = config_parameters(args)
-        self.classifier = VehicleClassifier(session=BlsSession.from_parameters(CLASSIFIER, parameters))
-        self.network = BlsSession.from_parameters(DETECTOR_NETWORK, parameters)
-        self.reid = VehicleReID(session=BlsSession.from_parameters(REID, parameters))
-        self.attributes = VehicleClassifier(session=BlsSession.from_parameters(ATTRIBUTES, parameters))
+        session = session_opener(args)
+        self.classifier = VehicleClassifier(session=session(CLASSIFIER))
+        self.network = session(DETECTOR_NETWORK)
+        self.reid = VehicleReID(session=session(REID))
+        self.attributes = VehicleClassifier(session=session(ATTRIBUTES))
 
     @functools.lru_cache(maxsize=16)
     def recognizer(
@@ -75,3 +85,17 @@ class TritonPythonModel:
         vehicles = recognizer.recognize(image_bytes(request))
         return recognition_tensors(vehicles, self.classifier.labels, self.reid.dim if embed else None,
                                    self.attributes.labels if models else None)
+
+
+def session_opener(args: dict) -> Callable[[str], Any]:
+    """model name -> the session the pipeline runs that network on (see the module docstring)."""
+    parameters = config_parameters(args)
+    how = parameters.get(PIPELINE_SESSIONS, "bls")
+    if how == "in-process":
+        repository = Path(args["model_repository"]).parent
+        # No busy-waiting threads: the server's other models and its clients share these cores.
+        return lambda model: create_session(repository / model / "1" / "model.onnx", spin=False)
+    if how == "bls":
+        return lambda model: BlsSession.from_parameters(model, parameters)
+    raise ValueError(f"config parameter {PIPELINE_SESSIONS!r} is {how!r}; rebuild the repository with "
+                     "`vehiclekit serving build-repo`")

@@ -11,26 +11,19 @@ collects without labels: frames of the shared videos and the vehicles the detect
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable
 
 import cv2
 
 from vehiclekit.errors import DatasetNotFoundError, VehiclekitError
+from vehiclekit.paths import cache_dir
 from vehiclekit.training.datasets import (
     IMAGE_SUFFIXES, LabeledImages, load_stanford_cars, load_vehicle_reid, load_vehicle_types,
 )
 
 #: Every VIDEO_STRIDE-th frame of the shared videos; detector boxes scoring at least CROP_SCORE on coco-unlabeled.
 VIDEO_STRIDE, CROP_SCORE, MIN_CROP_SIDE = 5, 0.3, 24
-
-
-def cache_dir() -> Path:
-    """Where frames and crops cut from the shared data for pretraining are kept (never committed):
-    ``$VEHICLEKIT_CACHE``, else ``$XDG_CACHE_HOME/vehiclekit``, else ``~/.cache/vehiclekit``."""
-    base = os.environ.get("VEHICLEKIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vehiclekit"
-    return Path(base)
 
 
 def video_frames(root: Path, split: str) -> tuple[Path, ...]:
