@@ -6,7 +6,8 @@ INT8 zoo variants), starts ``vehiclekit``'s Triton server, and for each model an
 the same number of threads on the same inputs. Inputs are real: crops of ``coco-vehicles`` images
 pre-processed as the SDK does for ``vehicle_type`` / ``vehicle_model`` / ``vehicle_reid``, those
 images letterboxed for ``yolox_nano``, their JPEG bytes for ``vehicle_detector`` /
-``vehicle_pipeline``.
+``vehicle_pipeline``. perf_analyzer requests every output, so a ``vehicle_pipeline`` request also
+computes re-ID embeddings and make-model probabilities; the in-process recognizer does the same.
 
 perf_analyzer comes from its own environment (``bash benchmarks/setup_perf_analyzer.sh``). Its
 ``p50``/``p99`` are client-side request latencies; the in-process rows time one SDK call per
@@ -148,7 +149,8 @@ def workloads(precision: str, count: int) -> dict[str, tuple[list, Callable[[obj
     attributes = VehicleClassifier("vehicle-model", precision=precision)
     reid = VehicleReID(precision=precision)
     detector = VehicleDetector(precision=zoo.available_precision("yolox-nano", precision))  # stays fp32
-    recognizer = VehicleRecognizer(classifier, detector, reid=reid)
+    # perf_analyzer asks for every output, so the served pipeline also embeds and runs the make-model classifier
+    recognizer = VehicleRecognizer(classifier, detector, reid=reid, attributes=("model",), attribute_classifier=attributes)
 
     def tensors(model: VehicleClassifier | VehicleReID) -> list[np.ndarray]:
         meta = model.metadata
