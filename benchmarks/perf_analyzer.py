@@ -39,7 +39,8 @@ import numpy as np
 
 from vehiclekit.models import zoo
 from vehiclekit.models.preprocess import classifier_input
-from vehiclekit.models.serving_contract import ATTRIBUTES, CLASSIFIER, DETECTOR, DETECTOR_NETWORK, PIPELINE, REID
+from vehiclekit.models.metadata import INPUT_NAME
+from vehiclekit.models.serving_contract import ATTRIBUTES, CLASSIFIER, DETECTOR, DETECTOR_NETWORK, IMAGE, PIPELINE, REID
 from vehiclekit.paths import data_root
 from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleRecognizer, VehicleReID
 from vehiclekit.sdk.detector import letterbox
@@ -86,7 +87,7 @@ def run_perf_analyzer(model: str, url: str, data: Path, concurrency: int, window
         )
         if done.returncode != 0:
             raise RuntimeError(f"perf_analyzer failed on {model} (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
-        row = next(csv.DictReader(open(report.name)))
+        row = next(csv.DictReader(Path(report.name).read_text().splitlines()))
     return {
         "per_s": float(row["Inferences/Second"]),
         "p50_ms": float(row["p50 latency"]) / 1e3,
@@ -126,15 +127,17 @@ def measure_in_process(call: Callable[[object], object], inputs: list, concurren
             "p99_ms": float(np.percentile(latencies, 99) * 1e3)}
 
 
-def input_file(folder: Path, name: str, items: list[np.ndarray | bytes]) -> Path:
-    """perf_analyzer ``--input-data`` JSON: one entry per item, each the tensor ``name``'s raw bytes in base64
-    (a BYTES element is serialized as Triton does: its length as 4 little-endian bytes, then the bytes)."""
+def input_file(folder: Path, model: str, items: list[np.ndarray | bytes]) -> Path:
+    """perf_analyzer ``--input-data`` JSON for served ``model``: one entry per item, its input tensor's raw
+    bytes in base64 (a BYTES element is serialized as Triton does: its length as 4 little-endian bytes,
+    then the bytes). Image-bytes models take ``image``, the ONNX networks ``images``."""
+    name = IMAGE if model in (DETECTOR, PIPELINE) else INPUT_NAME
     def tensor(item: np.ndarray | bytes) -> dict:
         if isinstance(item, bytes):
             return {"b64": base64.b64encode(struct.pack("<I", len(item)) + item).decode(), "shape": [1]}
         return {"b64": base64.b64encode(np.ascontiguousarray(item).tobytes()).decode(), "shape": list(item.shape)}
 
-    path = folder / f"{name}-{len(items)}.json"
+    path = folder / f"{model}-{len(items)}.json"
     path.write_text(json.dumps({"data": [{name: tensor(item)} for item in items]}))
     return path
 
@@ -162,9 +165,9 @@ def workloads(precision: str, count: int) -> dict[str, tuple[list, Callable[[obj
     size = detector.input_size
     letterboxed = [letterbox(f, size)[0][None] for f in frames]  # yolox_nano's fixed batch of 1
     return {
-        CLASSIFIER: (tensors(classifier), runner(classifier.session, "images", True)),
-        ATTRIBUTES: (tensors(attributes), runner(attributes.session, "images", True)),
-        REID: (tensors(reid), runner(reid.session, "images", True)),
+        CLASSIFIER: (tensors(classifier), runner(classifier.session, INPUT_NAME, True)),
+        ATTRIBUTES: (tensors(attributes), runner(attributes.session, INPUT_NAME, True)),
+        REID: (tensors(reid), runner(reid.session, INPUT_NAME, True)),
         DETECTOR_NETWORK: (letterboxed, runner(detector.session, detector.input_name, False)),
         DETECTOR: (jpegs, detector.detect),
         PIPELINE: (jpegs, recognizer.recognize),
@@ -191,8 +194,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{'model':<17}{'conc':>5}  {'mode':<14}{'infer/s':>9}{'ratio':>7}{'p50 ms':>9}{'p99 ms':>9}", flush=True)
             for model in args.models:
                 inputs, call = work[model]
-                tensor_name = "image" if model in (DETECTOR, PIPELINE) else "images"
-                data = input_file(scratch, tensor_name, inputs)
+                data = input_file(scratch, model, inputs)
                 for concurrency in args.concurrency:
                     local = measure_in_process(call, inputs, concurrency, args.measurement_ms / 1e3)
                     try:

@@ -25,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from perf_analyzer import input_file, run_perf_analyzer, served_zoo, workloads  # noqa: E402 (benchmarks/ sibling)
-from vehiclekit.models.serving_contract import CLASSIFIER, DETECTOR, PIPELINE  # noqa: E402
+from vehiclekit.models.serving_contract import CLASSIFIER  # noqa: E402
 
 PAGE_KB = 4
 
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="vehiclekit-soak-") as scratch_dir:
         scratch = Path(scratch_dir)
         inputs, _ = workloads("fp32", 16)[args.model]
-        data = input_file(scratch, "image" if args.model in (DETECTOR, PIPELINE) else "images", inputs)
+        data = input_file(scratch, args.model, inputs)
         with served_zoo("fp32", scratch) as server:
             url = server.grpc_url.removeprefix("grpc://")
             done = threading.Event()
