@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 
-.PHONY: setup demo test bench clean-venv postgresql chromium
+.PHONY: setup demo test test-slow test-all bench clean-venv postgresql chromium
 
 setup: $(STAMP)
 
@@ -32,9 +32,20 @@ chromium:
 	{ [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	  --no-install-recommends chromium chromium-driver >/dev/null; } || echo "Chromium is missing: apt-get install chromium chromium-driver (as root)"
 
+# `make test`: every test but those marked slow (docs/testing.md lists them: real training runs, servers
+# killed or loaded for tens of seconds, torchrun); under 5 minutes on 2 cores. `make test-slow`: those.
+# CI runs both (.ci/run); `make test-all` is the same in one pytest session.
+PYTEST = $(BIN)/python -m pytest -q
 test: $(STAMP) postgresql chromium
-	$(BIN)/python -m pytest -q; rc=$$?; \
+	$(PYTEST) -m "not slow"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+test-slow: $(STAMP) postgresql chromium
+	$(PYTEST) -m slow; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no slow tests"; exit 1; fi; exit $$rc
+
+test-all: $(STAMP) postgresql chromium
+	$(PYTEST)
 
 # Mutation testing (docs/testing.md): mutmut 3 over the modules that decide money, labels, detections
 # and rankings, one mutant at a time (one core), each against its module's fast tests. Not in `make test`.

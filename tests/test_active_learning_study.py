@@ -8,24 +8,15 @@ import numpy as np
 import pytest
 import torch
 
+from feature_blobs import blob_features
 from vehiclekit.training.cli import main as train_vehicle
 from vehiclekit.training.studies import active_learning as al
 
 CFG = al.HeadConfig(steps=100)
 
 
-def blobs(per_class: int, spread: float, seed: int, num_classes: int = 4, dim: int = 64) -> tuple:
-    """Gaussian clusters, one per class, around fixed random centres (the signal spread over every
-    dimension, as in real features, so dropout on them leaves confident predictions confident)."""
-    centres = 0.5 * torch.randn(num_classes, dim, generator=torch.Generator().manual_seed(99))
-    y = torch.arange(num_classes).repeat_interleave(per_class)
-    return centres[y] + spread * torch.randn(len(y), dim, generator=torch.Generator().manual_seed(seed)), y
-
-
 def features(spread: float) -> al.Features:
-    pool, pool_y = blobs(150, spread, seed=0)
-    test, test_y = blobs(100, spread, seed=1)
-    return al.Features(pool, pool_y, test, test_y, ("a", "b", "c", "d"))
+    return blob_features(spread, pool_per_class=150)
 
 
 def test_kcenter_query_covers_the_cluster_nothing_labelled_lies_in():
@@ -59,9 +50,10 @@ def test_pseudo_labels_on_separable_features_are_many_and_right():
     assert result["accuracy"] > 0.95
 
 
+@pytest.mark.slow
 def test_report_shows_the_measured_numbers(tmp_path, monkeypatch):
     feats = features(spread=1.5)
-    monkeypatch.setattr(al, "cached_features", lambda task, init, args: (feats, "blobs"))
+    monkeypatch.setattr(al, "cached_features", lambda task, init, checkpoint, cache, data: (feats, "blobs"))
     monkeypatch.setattr(al, "HeadConfig", lambda: CFG)
     assert train_vehicle(["study", "active-learning", "--tasks", "vehicle-types", "--inits", "random", "ssl",
                           "--budgets", "2,10", "--seeds", "2", "--docs", str(tmp_path)]) == 0

@@ -35,6 +35,7 @@ def truth_of(path: str | Path) -> str:
     return TRUTH[Path(path).parent.name]
 
 
+@pytest.mark.slow
 def test_label_studio_round_trip_into_the_store(pool, tmp_path, capsys):
     tasks_file, store = tmp_path / "tasks.json", tmp_path / "labels.db"
     assert train_vehicle(["select", "--model", "vehicle-type", "--pool", str(pool), "--budget", "5",

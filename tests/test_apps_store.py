@@ -94,6 +94,7 @@ EXITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_gate_killed_mid_exit_loses_nothing_and_charges_nothing_twice(store_url: str):
     from vehiclekit.apps import ParkingLot, load_tariff
     from vehiclekit.paths import REPO_ROOT

@@ -47,14 +47,19 @@ def test_no_detections_scores_zero(coco_gt):
 
 
 def test_yolox_nano_on_coco_vehicles(tmp_path, capsys):
-    """Measured with YOLOX's eval settings (score 0.001, NMS IoU 0.65): AP 0.327, AP50 0.485, car AP50
-    0.425. The floors leave room for the noise of 87 boxes in 23 images (runtime or resize changes)."""
+    """Measured with YOLOX's eval settings (score 0.001, NMS IoU 0.65) on the 63 images: AP 0.327, AP50
+    0.485; AP50 per class bicycle 0.663, car 0.425, motorcycle 0.364, bus 0.536, truck 0.436. The result is
+    deterministic for one ONNX Runtime and OpenCV. Floors: 2 points under for the whole set, 5 per class (a
+    runtime or resize change that moves one box of a class with 12-15 ground-truth boxes moves its AP50 by a
+    few points, the whole set's by less)."""
     out = tmp_path / "metrics.json"
     parser = argparse.ArgumentParser()
     ev.add_arguments(parser)
     assert ev.run(parser.parse_args(["--out", str(out)])) == 0
     metrics = json.loads(out.read_text())
     assert metrics["images"] == 63 and metrics["detections"] > 0
-    assert metrics["ap50"] > 0.3 and metrics["ap"] > 0.2
-    assert metrics["per_class"]["car"]["ap50"] > 0.25
+    assert metrics["ap50"] > 0.465 and metrics["ap"] > 0.307
+    measured = {"bicycle": 0.663, "car": 0.425, "motorcycle": 0.364, "bus": 0.536, "truck": 0.436}
+    for name, ap50 in measured.items():
+        assert metrics["per_class"][name]["ap50"] > ap50 - 0.05, name
     assert "AP50" in capsys.readouterr().out

@@ -24,6 +24,7 @@ def every_nth(items, count: int) -> list:
     return list(items)[:: max(1, len(items) // count)][:count]
 
 
+@pytest.mark.slow
 def test_int8_type_classifier_gives_the_fp32_label_on_real_test_crops(data_dir: Path):
     test = vehicle_type_v2.load(data_dir, "test")
     picked = every_nth(range(len(test)), 400)
@@ -35,6 +36,7 @@ def test_int8_type_classifier_gives_the_fp32_label_on_real_test_crops(data_dir: 
     assert np.mean([abs(x.confidence - y.confidence) for x, y in zip(a, b)]) < 0.02
 
 
+@pytest.mark.slow
 def test_int8_make_model_classifier_gives_the_fp32_make_on_real_test_photos(data_dir: Path):
     test = load_stanford_cars(data_dir, "class_name", "test")
     photos = [read_bgr(p) for p in every_nth(test.paths, 150)]
@@ -43,6 +45,7 @@ def test_int8_make_model_classifier_gives_the_fp32_make_on_real_test_photos(data
     assert agree >= 0.94    # measured 0.96 (144 of 150): below the 0.99 bar, see docs/results.md §17
 
 
+@pytest.mark.slow
 def test_int8_reid_embeddings_rank_the_gallery_as_fp32_does(data_dir: Path):
     test = load_vehicle_reid(data_dir, "test")
     fp32, int8 = VehicleReID(), VehicleReID(precision="int8")
@@ -67,6 +70,7 @@ def test_int8_recognizer_runs_int8_classifiers_beside_the_fp32_detector(coco_dir
     assert min(float(np.dot(a.embedding, b.embedding)) for a, b in zip(want, got)) > 0.8  # measured min 0.84
 
 
+@pytest.mark.slow
 def test_quantize_refuses_the_detector_that_int8_damages(tmp_path: Path, capsys):
     """YOLOX-Nano loses far more than 1 AP50 point at INT8 (measured: 30 with 100 calibration images):
     the command says so, deletes the file and exits with 4."""

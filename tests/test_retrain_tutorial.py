@@ -58,6 +58,7 @@ def tutorial(tmp_path_factory, data_dir) -> dict:
             "test": user_images.load_split(run / user_images.SPLIT_FILE)["test"]}
 
 
+@pytest.mark.slow
 def test_tutorial_trains_and_exports_the_users_classes(tutorial):
     split = json.loads((tutorial["run"] / "split.json").read_text())
     assert split["classes"] == sorted(CLASSES)
@@ -68,6 +69,7 @@ def test_tutorial_trains_and_exports_the_users_classes(tutorial):
     assert metrics["test"]["accuracy"] >= 0.6, metrics["test"]                   # 3 classes: chance is 0.33
 
 
+@pytest.mark.slow
 def test_exported_model_predicts_embedded_with_its_name_and_labels(tutorial):
     classifier = VehicleClassifier(model_path=tutorial["onnx"])
     assert classifier.metadata.name == "my-car-park-types" and classifier.metadata.version == "3"
@@ -78,6 +80,7 @@ def test_exported_model_predicts_embedded_with_its_name_and_labels(tutorial):
     assert correct == round(metrics["test"]["accuracy"] * len(predictions))       # the SDK = the training's test
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_served_beside_the_zoo_and_reached_by_name(tutorial, tmp_path):
     from vehiclekit.serving.launcher import TritonServer, free_ports
@@ -95,6 +98,7 @@ def test_served_beside_the_zoo_and_reached_by_name(tutorial, tmp_path):
     np.testing.assert_allclose([p.confidence for p in served], [p.confidence for p in embedded], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_bad_names_and_files_for_serving_are_refused(tutorial, tmp_path):
     from vehiclekit.serving.repository import build_repository
 
@@ -106,6 +110,7 @@ def test_bad_names_and_files_for_serving_are_refused(tutorial, tmp_path):
 
 
 # ------------------------------------------------------------------ starting from a trained model
+@pytest.mark.slow
 def test_zoo_models_rebuild_exactly_and_same_labels_continue():
     from vehiclekit.models import zoo
     from vehiclekit.models.factory import Classifier
@@ -125,6 +130,7 @@ def test_zoo_models_rebuild_exactly_and_same_labels_continue():
         warm_start(Classifier("resnet18-half", 3), "vehicle-type", ("a", "b", "c"))
 
 
+@pytest.mark.slow
 def test_init_from_the_zoo_model_with_new_labels(tmp_path, data_dir, capsys):
     from vehiclekit.models import zoo
     from vehiclekit.training.warm_start import from_onnx

@@ -57,6 +57,7 @@ def two_process_gradients(tmp_path_factory):
     return torch.load(tmp / "grads.pt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS_CHECKED)
 def test_two_processes_match_one_process_with_the_whole_batch(method, two_process_gradients):
     torch.set_num_threads(1)
@@ -68,6 +69,7 @@ def test_two_processes_match_one_process_with_the_whole_batch(method, two_proces
         assert torch.allclose(ddp_grads[name], g, atol=1e-5, rtol=1e-3), name
 
 
+@pytest.mark.slow
 def test_pretrain_under_torchrun(tmp_path):
     images = tmp_path / "images"
     images.mkdir()

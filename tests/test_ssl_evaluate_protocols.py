@@ -29,6 +29,7 @@ def assert_accuracy_is_the_weighted_per_class_accuracy(scores: dict, split: str)
     assert scores["accuracy"] == pytest.approx(weighted, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_evaluate_knn_and_finetune_report_consistent_scores(tmp_path: Path):
     assert train_vehicle(["evaluate", "--protocol", "knn", "--k", "5", "--out", str(tmp_path / "knn.json"), *TINY]) == 0
     knn = json.loads((tmp_path / "knn.json").read_text())
@@ -36,7 +37,7 @@ def test_evaluate_knn_and_finetune_report_consistent_scores(tmp_path: Path):
     for split in ("val", "test"):
         assert_accuracy_is_the_weighted_per_class_accuracy(knn[split], split)
     # random 32 px features, seed 0: measured 0.35 on test (chance 0.17); the floor allows seed noise
-    assert knn["test"]["accuracy"] > 0.25
+    assert knn["test"]["accuracy"] > 0.32  # seeded random init at 32 px: 0.353 measured (deterministic); chance 1/6
 
     assert train_vehicle(["evaluate", "--protocol", "finetune", "--epochs", "1", "--labels-fraction", "0.05",
                           "--batch-size", "32", "--workers", "0", "--out", str(tmp_path / "ft.json"), *TINY]) == 0

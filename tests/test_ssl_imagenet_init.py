@@ -4,6 +4,7 @@ crops: the ImageNet weights are really used, and they really help on real crops.
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from vehiclekit.models.factory import backbone_spec, build_backbone
@@ -34,6 +35,7 @@ def test_every_method_starts_from_the_imagenet_weights_when_asked():
     assert not torch.equal(first_conv(METHODS["simsiam"](ARCH).backbone), imagenet)   # default: random
 
 
+@pytest.mark.slow
 def test_imagenet_features_beat_random_ones_in_knn_on_real_crops(data_dir):
     """20 traffic-camera crops per class as the kNN bank, 10 per class of val as queries, 96 px.
     Measured: ImageNet 0.733, random (seed 0) 0.583 on these 60 queries (one query = 1.7 points):
@@ -66,6 +68,7 @@ def test_pretraining_views_use_the_backbones_own_normalisation():
     assert norm.mean != backbone_spec("resnet18-half").mean and not torch.allclose(own, imagenet)
 
 
+@pytest.mark.slow
 def test_a_short_domain_adaptation_run_saves_a_backbone_evaluate_can_load(tmp_path, data_dir):
     out = tmp_path / "run"
     folder = tmp_path / "unlabeled"
@@ -82,6 +85,7 @@ def test_a_short_domain_adaptation_run_saves_a_backbone_evaluate_can_load(tmp_pa
     assert arch == ARCH and torch.equal(stem, first_conv(build_backbone(ARCH, imagenet=True)))   # frozen: unchanged
 
 
+@pytest.mark.slow
 def test_domain_preset_adds_video_frames_and_detector_crops_for_training_only(tmp_path, monkeypatch):
     monkeypatch.setenv("VEHICLEKIT_CACHE", str(tmp_path))
     root = data_root()

@@ -2,8 +2,8 @@
 exact resume, the `--init` contract, presets that never include evaluation images."""
 
 import json
+import shutil
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -23,16 +23,14 @@ TINY = ["--img-size", "32", "--batch-size", "8", "--workers", "0", "--threads", 
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
-    """16 synthetic 'vehicle crops' (a coloured box on a noisy background) in a nested folder tree."""
+    """16 real vehicle crops (every 150th image of the vehicle-types train split, from ../shared) in a
+    nested folder tree, as a camera's unlabelled dump would look."""
     root = tmp_path_factory.mktemp("unlabeled")
-    rng = np.random.default_rng(0)
-    for i in range(16):
-        img = rng.integers(0, 80, (60 + i, 80, 3), dtype=np.uint8)
-        x, y = rng.integers(5, 30, 2)
-        cv2.rectangle(img, (int(x), int(y)), (int(x) + 40, int(y) + 25), tuple(int(c) for c in rng.integers(80, 255, 3)), -1)
+    train = load_vehicle_types(data_root(), "train")
+    for i, path in enumerate(train.paths[::150][:16]):
         folder = root / f"cam{i % 2}"
         folder.mkdir(exist_ok=True)
-        cv2.imwrite(str(folder / f"{i}.jpg"), img)
+        shutil.copyfile(path, folder / f"{i}{path.suffix}")
     return root
 
 
@@ -54,6 +52,7 @@ def test_two_steps_of_each_method(method, image_folder, tmp_path):
     assert set(load_checkpoint(out / "backbone.pt")) == {"backbone", "arch"}
 
 
+@pytest.mark.slow
 def test_monitoring_writes_knn_collapse_and_plot(image_folder, tmp_path):
     out = tmp_path / "monitored"
     assert train_vehicle(["pretrain", "--method", "simsiam", "--images", str(image_folder), "--epochs", "1",
@@ -61,10 +60,13 @@ def test_monitoring_writes_knn_collapse_and_plot(image_folder, tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [0, 1], "epoch 0 = the random initialisation"
     for h in history:
-        assert 1 / 6 - 0.1 < h["knn_acc"] <= 1 and 0 < h["collapse_z"] < 2 and 0 < h["collapse_features"] < 2
+        # kNN on the real vehicle-types val split at 32 px: 0.33-0.37 measured (seeds 0 and 1, before and after
+        # the 2 steps); chance is 1/6. The floor sits 0.05 under the lowest.
+        assert 0.28 < h["knn_acc"] <= 1 and 0 < h["collapse_z"] < 2 and 0 < h["collapse_features"] < 2
     assert (out / "monitor.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["moco", "byol"])
 def test_resume_equals_uninterrupted_run(method, image_folder, tmp_path, monkeypatch):
     """Killed right after the first epoch's checkpoint, then --resume: the same losses, weights, EMA
@@ -101,6 +103,7 @@ def test_refuses_to_overwrite_and_to_mix_options(image_folder, tmp_path):
         train_vehicle(["pretrain", "--method", "simsiam", "--queue-size", "8", "--out", str(tmp_path / "x"), *TINY])
 
 
+@pytest.mark.slow
 def test_presets_hold_no_evaluation_images():
     root = data_root()
     held_out = set()
@@ -121,11 +124,13 @@ def test_presets_hold_no_evaluation_images():
         folder_images(root / "vehicle-types", root)  # the whole folder includes its test split
 
 
+@pytest.mark.slow
 def test_evaluate_linear_random_init(tmp_path):
     out = tmp_path / "linear.json"
     assert train_vehicle(["evaluate", "--protocol", "linear", "--img-size", "32", "--threads", "1", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["init"] is None and report["arch"] == "resnet18-half"
     assert report["test"]["n"] == 612 and sum(map(sum, report["test"]["confusion"])) == 612
-    assert report["test"]["accuracy"] > 1 / 6 + 0.1, "even random features are linearly informative"
+    # seeded random init, real crops at 32 px: 0.395 measured (deterministic); chance 1/6
+    assert report["test"]["accuracy"] > 0.36, "even random features are linearly informative"
     assert report["penalty"] in [p["penalty"] for p in report["penalties"]]

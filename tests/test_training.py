@@ -23,6 +23,7 @@ def tiny_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_run_directory_contents(tiny_run):
     for name in ("config.json", "history.json", "metrics.json", "confusion.png", "best.pt", "last.pt"):
         assert (tiny_run / name).is_file(), name
@@ -34,11 +35,13 @@ def test_run_directory_contents(tiny_run):
     assert [h["epoch"] for h in json.loads((tiny_run / "history.json").read_text())] == [1, 2]
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_a_run(tiny_run):
     with pytest.raises(SystemExit, match="--resume"):
         train_vehicle(["supervised", "--epochs", "2", "--out", str(tiny_run), *TINY])
 
 
+@pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run(tiny_run, tmp_path):
     """Kill -9 after the first epoch's checkpoint, resume, and get the uninterrupted run's history."""
     out = tmp_path / "killed"
@@ -57,6 +60,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_run, tmp_path):
     np.testing.assert_allclose([h["train_loss"] for h in resumed], [h["train_loss"] for h in full], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_export_writes_metadata_and_dynamic_batch(tiny_run, tmp_path):
     path = tmp_path / "m.onnx"
     assert train_vehicle(["export", str(tiny_run), "-o", str(path), "--model-version", "7", "--parity-images", "16"]) == 0
@@ -66,6 +70,7 @@ def test_export_writes_metadata_and_dynamic_batch(tiny_run, tmp_path):
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
 
 
+@pytest.mark.slow
 def test_export_refuses_on_parity_failure(tiny_run, tmp_path, monkeypatch, capsys):
     """Fails loudly and writes nothing when ONNX Runtime and PyTorch disagree beyond the limit."""
     from vehiclekit.training import export
@@ -85,6 +90,7 @@ def test_sqrt_sampling_draws_classes_in_proportion_to_the_root_of_their_size():
     np.testing.assert_allclose(np.array(per_class) / sum(per_class), np.array([10, 2, 5]) / 17)
 
 
+@pytest.mark.slow
 def test_imagenet_run_on_stanford_models_exports_label_groups_and_its_normalisation(tmp_path):
     """A pretrained EfficientNet run (frozen early blocks) on the 196 make-model-years: the export
     carries the checkpoint's normalisation and each class's make and body type."""
@@ -102,6 +108,7 @@ def test_imagenet_run_on_stanford_models_exports_label_groups_and_its_normalisat
     assert len(set(meta.groups["make"])) == 49 and len(set(meta.groups["body"])) == 8
 
 
+@pytest.mark.slow
 def test_vehicle_type_v2_run_scores_each_source(tmp_path):
     out = tmp_path / "v2"
     assert train_vehicle(["supervised", "--dataset", "vehicle-type-v2", "--arch", "efficientnet-lite0", "--init", "imagenet",

@@ -21,6 +21,7 @@ def ups_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_two_iteration_ups_run(ups_run):
     history = json.loads((ups_run / "history.json").read_text())
     assert [h["iteration"] for h in history] == [0, 1]
@@ -41,6 +42,7 @@ def test_two_iteration_ups_run(ups_run):
     assert metrics["pool"] == sel["pool"] and metrics["labeled"] > 0
 
 
+@pytest.mark.slow
 def test_resume_after_interrupted_iteration_matches(ups_run, tmp_path, monkeypatch):
     out = tmp_path / "run"
     real, calls = finetune.train_epoch, []
@@ -63,6 +65,7 @@ def test_resume_after_interrupted_iteration_matches(ups_run, tmp_path, monkeypat
     assert [e["loss"] for e in resumed[1]["epochs"]] == [e["loss"] for e in full[1]["epochs"]]
 
 
+@pytest.mark.slow
 def test_first_iteration_is_the_supervised_only_model(ups_run, tmp_path):
     """What `study label-efficiency` relies on to read the supervised-only row from a UPS run."""
     out = tmp_path / "supervised"

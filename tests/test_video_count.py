@@ -46,6 +46,7 @@ def test_top_down_video_counts_match_the_hand_count(capsys, videos, detector):
     assert [c["frame"] for c in summary["crossings"]] == sorted(c["frame"] for c in summary["crossings"])
 
 
+@pytest.mark.slow
 def test_the_detector_alone_misses_the_cars_seen_from_above(capsys, videos):
     summary = count(capsys, str(videos / "parking-lot-top-down.mp4"), "--line", TOP_DOWN_LINE, "--detector", "yolox")
     assert summary["in"] + summary["out"] < 4
@@ -102,6 +103,7 @@ def test_a_missing_file_is_a_clear_error_from_the_cli(capsys, tmp_path):
     assert "is neither a video file, a folder of frames nor a stream URL" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_parking_watch_opens_sessions_from_the_entry_video_and_charges_each_car_its_own_stay(tmp_path, capsys, videos):
     """Entry camera: the cars driving up enter. Exit camera: the same recording two hours later, as if
     the same cars passed the exit camera the same way: each exit must be charged to its own car's

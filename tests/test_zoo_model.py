@@ -26,6 +26,7 @@ def type_v2_metrics(data_dir) -> dict:
     return evaluate_type.evaluate(VehicleClassifier(), data_dir)
 
 
+@pytest.mark.slow
 def test_type_v2_on_every_domain(type_v2_metrics):
     m = type_v2_metrics
     assert m["vehicle-types"]["accuracy"] >= 0.985          # measured 0.990 (612 traffic-camera crops)
@@ -34,6 +35,7 @@ def test_type_v2_on_every_domain(type_v2_metrics):
     assert m["passenger_cars"]["rate"] >= 0.99, m["passenger_cars"]["answers"]   # 817 / 820
 
 
+@pytest.mark.slow
 def test_type_v2_through_the_recognizer_on_coco(type_v2_metrics):
     coco = type_v2_metrics["coco-vehicles"]
     assert coco["duplicates"] == 0
@@ -70,6 +72,7 @@ def test_calibration_scores_are_the_textbook_ones():
     assert s["ece"] == pytest.approx(2 / 3 * 0.4 + 1 / 3 * 0.3)
 
 
+@pytest.mark.slow
 def test_make_model_and_body_accuracy_on_stanford_test(data_dir):
     """Measured when it shipped (docs/results.md §10): model 0.800, make 0.901, body 0.915."""
     from vehiclekit.training.datasets import load_stanford_cars

@@ -60,6 +60,7 @@ def command_name(pid: int) -> str:
         return "?"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_serve_and_leaves_no_process(cpu_repo, stop_signal):
@@ -99,6 +100,7 @@ def test_failed_start_reports_the_server_log(tmp_path):
     assert server.stop() == server.poll()  # stopping twice is harmless
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_kill_9_mid_load_then_restart_the_same_client_works_again(cpu_repo, protocol, tmp_path):
@@ -149,6 +151,7 @@ def test_kill_9_mid_load_then_restart_the_same_client_works_again(cpu_repo, prot
     assert again.label == expected.label and again.confidence == pytest.approx(expected.confidence, abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_killed_python_stub_gets_the_server_restarted_and_the_same_client_works(cpu_repo):
     """Triton keeps reporting a model ready after its python-backend stub dies and fails every request

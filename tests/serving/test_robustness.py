@@ -107,6 +107,7 @@ def test_bad_request_parameters_get_an_error(client, street_jpeg):
     assert len(client.detect(street_jpeg).boxes) > 0
 
 
+@pytest.mark.slow
 def test_thousands_of_requests_at_high_concurrency(server, read_metric):
     client = TritonClient(server.grpc_url, timeout=60)
     crops = np.random.default_rng(0).normal(size=(LOAD_REQUESTS, 1, 3, SIDE, SIDE)).astype(np.float32)

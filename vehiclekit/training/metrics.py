@@ -16,6 +16,20 @@ def classification_report(predicted: Sequence[int], truth: Sequence[int], num_cl
     return {"accuracy": correct / max(len(truth), 1), "per_class_accuracy": per_class, "confusion": confusion, "n": len(truth)}
 
 
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 15) -> float:
+    """ECE (Guo, Pleiss, Sun, Weinberger, "On Calibration of Modern Neural Networks", ICML 2017):
+    over ``bins`` equal-width confidence bins ``(k/bins, (k+1)/bins]``, the sample-weighted mean of
+    |accuracy - mean confidence|."""
+    totals = [[0, 0.0, 0] for _ in range(bins)]                     # count, confidence sum, correct
+    for c, ok in zip(confidence, correct):
+        b = min(bins - 1, max(0, int(-(-float(c) * bins // 1)) - 1))  # ceil(c * bins) - 1: right-closed bins
+        totals[b][0] += 1
+        totals[b][1] += float(c)
+        totals[b][2] += bool(ok)
+    n = sum(t[0] for t in totals)
+    return sum(abs(t[2] - t[1]) for t in totals if t[0]) / n if n else 0.0
+
+
 #: Above this many classes the confusion plot has a fixed size and no numbers or class names.
 MAX_ANNOTATED_CLASSES = 30
 

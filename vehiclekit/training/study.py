@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from vehiclekit.training.studies import active_learning, label_efficiency, ssl, transfer
+from vehiclekit.training.studies import active_learning, label_efficiency, label_efficiency_frozen, ssl, transfer
 
 STUDIES = {
     "ssl": (ssl, "SimSiam/BYOL/SimCLR/MoCo v2 at one budget, then kNN and linear evaluation (docs/ssl.md)"),
-    "label-efficiency": (label_efficiency, "supervised vs confidence PL vs UPS at few labels, random vs SSL init (issue 6)"),
+    "label-efficiency": (label_efficiency, "supervised vs confidence PL vs UPS at few labels, per backbone init, full network"),
+    "label-efficiency-frozen": (label_efficiency_frozen, "the same grid on frozen features: every seed and fraction in minutes, with ECE"),
     "active-learning": (active_learning, "simulated active learning on frozen features: query strategies vs random, HILL (+ UPS)"),
     "transfer": (transfer, "retraining on a user's folder: vehicle-type vs ImageNet vs scratch at 10-50 images per class"),
 }

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +39,6 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from vehiclekit.models.factory import backbone_spec, build_backbone
-from vehiclekit.paths import data_root
-from vehiclekit.training import vehicle_type_v2
 from vehiclekit.training.active.strategies import (
     UNCERTAINTY_STRATEGIES,
     kcenter_greedy,
@@ -50,58 +46,24 @@ from vehiclekit.training.active.strategies import (
     rank,
     uncertainty_scores,
 )
-from vehiclekit.training.datasets import ImageDataset, load_vehicle_types
 from vehiclekit.training.studies import number_list
-from vehiclekit.training.supervised import predict_logits
-from vehiclekit.training.transforms import eval_transform
-from vehiclekit.training.ups.selection import (
-    mc_dropout_logits,
-    select_pseudo_labels,
-    selection_stats,
-    softmax_stats,
+from vehiclekit.training.studies.frozen_features import (
+    TASKS,
+    Features,
+    HeadConfig,
+    cached_features,
+    mc_logits,
+    score,
+    train_head,
 )
+from vehiclekit.training.ups.selection import select_pseudo_labels, selection_stats, softmax_stats
 
-#: task -> (loader(root, split), input size in px). vehicle-types crops are 100 px; the v2 mix is a third
-#: such crops and otherwise street photos with a longer side <= 256 px, kept at 128 px for one CPU core.
-TASKS = {"vehicle-types": (load_vehicle_types, 128), "vehicle-type-v2": (vehicle_type_v2.load, 128)}
-#: init -> backbone without --ssl-init. random: resnet18-half, the architecture `train-vehicle pretrain`
-#: trains by default, so random vs ssl isolates the pretraining; imagenet: efficientnet-lite0's weights.
-INIT_ARCHS = {"random": "resnet18-half", "imagenet": "efficientnet-lite0"}
 INITS = ("random", "imagenet", "ssl")
 STRATEGIES = ("random", "entropy", "margin", "least-confidence", "bald", "kcenter")
 
 
-@dataclass(frozen=True)
-class HeadConfig:
-    """The linear head and how it is trained: full-batch Adam on cross-entropy, fixed steps."""
-
-    dropout: float = 0.3
-    steps: int = 200
-    lr: float = 0.01
-    weight_decay: float = 1e-4
-    mc_passes: int = 10
-    tau_p: float = 0.70
-    kappa_p: float = 0.05
-
-
-@dataclass(frozen=True)
-class Features:
-    """Frozen features of the pool (train split) and the test split, standardised with the pool's
-    per-dimension mean and std."""
-
-    pool: torch.Tensor
-    pool_labels: torch.Tensor
-    test: torch.Tensor
-    test_labels: torch.Tensor
-    classes: tuple[str, ...]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
+    p.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=["vehicle-types", "vehicle-type-v2"])
     p.add_argument("--inits", nargs="+", choices=INITS, default=list(INITS),
                    help="random: resnet18-half random init (seeded); imagenet: efficientnet-lite0 ImageNet weights; "
                         "ssl: the --ssl-init checkpoint (skipped without one)")
@@ -111,80 +73,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cumulative labelled %% of the pool, comma-separated; the first is the random start")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (initial set, head training, MC dropout)")
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
-    p.add_argument("--out", default="runs/active-learning", help="feature cache")
+    p.add_argument("--out", default="runs/frozen-features", help="feature cache (shared with `study label-efficiency-frozen`)")
     p.add_argument("--docs", default="docs", help="writes active_learning_<task>.{json,md,png} here")
 
 
 def _budgets(text: str) -> list[float]:
     return number_list(text, "--budgets", "1,2,5", lambda v: all(0 < x <= 100 for x in v) and v == sorted(set(v)),
                        "budgets must be increasing percentages in (0, 100]")
-
-
-# ---------------------------------------------------------------- features
-def init_backbone(init: str, ssl_init: str | None) -> tuple[nn.Module, str]:
-    """The frozen backbone of ``init`` and its architecture name."""
-    if init == "ssl":
-        from vehiclekit.training.ssl.evaluate import load_backbone
-
-        return load_backbone(ssl_init, None)
-    torch.manual_seed(0)
-    arch = INIT_ARCHS[init]
-    return build_backbone(arch, imagenet=init == "imagenet"), arch
-
-
-def cached_features(task: str, init: str, args: argparse.Namespace) -> tuple[Features, str]:
-    """Features of ``task``'s train and test splits with ``init``'s backbone, extracted once into ``--out``."""
-    loader, size = TASKS[task]
-    tag = f"ssl-{Path(args.ssl_init).resolve().parent.name}" if init == "ssl" else init
-    path = Path(args.out) / f"features-{task}-{tag}-{size}px.pt"
-    if not path.exists():
-        backbone, arch = init_backbone(init, args.ssl_init)
-        spec = backbone_spec(arch)
-        cache = {"arch": arch, "size": size}
-        for split in ("train", "test"):
-            data = loader(data_root(args.data), split)
-            dataset = ImageDataset(data, eval_transform(size, spec.mean, spec.std), f"decode {task} {split}")
-            x, y = predict_logits(backbone, dataset, 64)
-            cache |= {split: x.clone(), f"{split}_labels": y.clone(), "classes": data.classes}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(cache, path)
-    cache = torch.load(path)
-    mean, std = cache["train"].mean(0), cache["train"].std(0) + 1e-6
-    feats = Features((cache["train"] - mean) / std, cache["train_labels"], (cache["test"] - mean) / std,
-                     cache["test_labels"], tuple(cache["classes"]))
-    return feats, cache["arch"]
-
-
-# ---------------------------------------------------------------- the head
-def train_head(x: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int, cfg: HeadConfig) -> nn.Module:
-    """Dropout + linear layer trained full-batch on ``x``, ``y`` (deterministic given ``seed``)."""
-    torch.manual_seed(seed)
-    head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(x.shape[1], num_classes))
-    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    head.train()
-    for _ in range(cfg.steps):
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(head(x), y).backward()
-        optimizer.step()
-    return head.eval()
-
-
-def mc_logits(head: nn.Module, x: torch.Tensor, passes: int) -> torch.Tensor:
-    """``[passes, N, C]`` logits of MC-dropout passes of ``head`` over ``x``."""
-    logits, _ = mc_dropout_logits(head, [(x, torch.zeros(len(x), dtype=torch.long))], passes)
-    return logits
-
-
-def score(head: nn.Module, feats: Features) -> dict:
-    """Test accuracy and macro-F1 (over the classes in the test split) of ``head``'s deterministic predictions."""
-    with torch.no_grad():
-        predicted = head(feats.test).argmax(1)
-    truth = feats.test_labels
-    f1 = []
-    for c in truth.unique():
-        tp = int(((predicted == c) & (truth == c)).sum())
-        f1.append(2 * tp / (int((predicted == c).sum()) + int((truth == c).sum())))
-    return {"accuracy": float((predicted == truth).float().mean()), "macro_f1": float(np.mean(f1))}
 
 
 # ---------------------------------------------------------------- the simulation
@@ -404,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
         results: dict = {"task": task, "budgets": args.budgets, "seeds": args.seeds, "size": TASKS[task][1],
                          "head": vars(cfg), "ssl_init": args.ssl_init, "inits": {}}
         for init in inits:
-            feats, arch = cached_features(task, init, args)
+            feats, arch = cached_features(task, init, args.ssl_init if init == "ssl" else None, Path(args.out), args.data)
             results |= {"pool": len(feats.pool), "test": len(feats.test), "classes": list(feats.classes)}
             results["inits"][init] = {"arch": arch} | study_init(feats, args, cfg, f"{task} {init}")
         stem = docs / f"active_learning_{task}"

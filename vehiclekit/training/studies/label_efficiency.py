@@ -1,12 +1,13 @@
-"""The label-efficiency study of issue 6, resumable: ``train-vehicle finetune`` with supervised-only,
-confidence pseudo-labelling and UPS at several labelled fractions, each from a random and from a
-self-supervised backbone, next to supervised training on all labels. Writes
+"""The label-efficiency study of issues 6 and 14, resumable: ``train-vehicle finetune`` with supervised-only,
+confidence pseudo-labelling and UPS at several labelled fractions, each from every ``--inits`` start
+(random, ImageNet, or a self-supervised checkpoint such as ImageNet + SimSiam), next to supervised
+training on all labels. Writes
 ``RESULTS_<dataset>.json``, ``.md`` (table, pseudo-label precision per iteration, the command behind
 every number) and two plots: test accuracy against the labelled fraction (one line per method and
 init) and pseudo-label precision per iteration for PL vs UPS.
 
-    nohup train-vehicle study label-efficiency --dataset vehicle-types --part 1/2 > runs/le-1.log 2>&1 &
-    nohup train-vehicle study label-efficiency --dataset vehicle-types --part 2/2 > runs/le-2.log 2>&1 &
+    nohup train-vehicle study label-efficiency --inits random ssl=runs/ssl-study/simsiam/backbone.pt --part 1/2 > runs/le-1.log 2>&1 &
+    nohup train-vehicle study label-efficiency --inits random ssl=runs/ssl-study/simsiam/backbone.pt --part 2/2 > runs/le-2.log 2>&1 &
     # killed? the same commands continue; whichever part finishes last writes the report
 
 Each run is a ``train-vehicle finetune`` subprocess with its own run directory: finished runs (with
@@ -28,6 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vehiclekit.models.factory import BACKBONES
 from vehiclekit.training.studies import number_list
 from vehiclekit.training.ups.finetune import METHODS
 
@@ -38,8 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=("vehicle-types", "stanford-cars-body"), default="vehicle-types")
     p.add_argument("--fractions", type=_fractions, default=[0.05, 0.1, 0.2], help="comma-separated labelled fractions")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    p.add_argument("--ssl-backbone", default="runs/ssl-study/simsiam/backbone.pt",
-                   help="backbone checkpoint for the SSL-init rows (from `train-vehicle pretrain` or `study ssl`)")
+    p.add_argument("--inits", nargs="+", type=parse_init, default=[("random", None), ("ssl", "runs/ssl-study/simsiam/backbone.pt")],
+                   metavar="INIT", help="backbone starts, one row group each: `random`, `imagenet` (the --arch's ImageNet "
+                                        "weights) or LABEL=CHECKPOINT (a `train-vehicle pretrain` backbone.pt, e.g. "
+                                        "imagenet+simsiam=runs/pretrain-simsiam-imagenet-f6-lr002/backbone.pt)")
+    p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half", help="backbone of the random/imagenet inits")
+    p.add_argument("--lr", type=float, default=0.03, help="peak SGD learning rate of every run (see `train-vehicle finetune`)")
     p.add_argument("--img-size", type=int, default=64, help="64: the SSL backbone's pretraining resolution")
     p.add_argument("--iterations", type=int, default=2, help="pseudo-labelling iterations (the first trains on labels only)")
     p.add_argument("--epochs-per-iteration", type=int, default=8)
@@ -59,18 +65,28 @@ def _fractions(text: str) -> list[float]:
                        "labelled fractions must lie in (0, 1)")
 
 
+def parse_init(text: str) -> tuple[str, str | None]:
+    """``random``, ``imagenet`` or ``LABEL=CHECKPOINT`` as (label, what ``finetune --init`` gets)."""
+    if text in ("random", "imagenet"):
+        return text, None if text == "random" else "imagenet"
+    label, sep, path = text.partition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError("--inits wants random, imagenet or LABEL=CHECKPOINT "
+                                         f"(e.g. imagenet+simsiam=runs/pretrain/backbone.pt), got {text!r}")
+    return label, path
+
+
 def plan(args: argparse.Namespace) -> list[dict]:
     """Every run of the grid: name, init, method, fraction and its ``train-vehicle`` argv."""
-    inits = {"random": None, "ssl": args.ssl_backbone}
     methods = [m for m in args.methods if m != "supervised" or m == supervised_source(args.methods)]
     runs = []
-    for init_name, init in inits.items():
+    for init_name, init in args.inits:
         cells = [(m, f) for f in args.fractions for m in methods] + [("supervised", FULL)]
         for method, fraction in cells:
             name = f"{init_name}-{method}-{fraction:g}"
             full = fraction == FULL
             argv = ["finetune", "--dataset", args.dataset, "--method", method, "--labels-fraction", f"{fraction:g}",
-                    "--img-size", str(args.img_size), "--iterations", str(args.iterations),
+                    "--arch", args.arch, "--lr", f"{args.lr:g}", "--img-size", str(args.img_size), "--iterations", str(args.iterations),
                     "--epochs-per-iteration", str(args.full_label_epochs if full else args.epochs_per_iteration),
                     "--min-samples-per-epoch", str(args.min_samples_per_epoch),
                     "--class-balance-iterations", str(args.class_balance_iterations),
@@ -98,9 +114,10 @@ def part_of(runs: list[dict], part: str) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not Path(args.ssl_backbone).exists():
-        raise SystemExit(f"SSL backbone {args.ssl_backbone} not found: pretrain one first "
-                         "(`train-vehicle study ssl` or `train-vehicle pretrain`) or pass --ssl-backbone PATH")
+    for label, init in args.inits:
+        if init not in (None, "imagenet") and not Path(init).exists():
+            raise SystemExit(f"--inits {label}: checkpoint {init} not found: pretrain one first "
+                             "(`train-vehicle pretrain` or `study ssl`) or give another LABEL=CHECKPOINT")
     runs = plan(args)
     for r in part_of(runs, args.part):
         run_dir = _run_dir(r)
@@ -146,15 +163,16 @@ def collect(args: argparse.Namespace, runs: list[dict]) -> dict:
     source = supervised_source(args.methods)
     if "supervised" in args.methods and source != "supervised":
         rows += [_first_iteration(row) for row in rows if row["method"] == source and row["fraction"] != FULL]
-    budget = {k: getattr(args, k) for k in ("dataset", "img_size", "iterations", "epochs_per_iteration", "full_label_epochs",
-                                            "min_samples_per_epoch", "class_balance_iterations", "ssl_backbone")}
+    budget = {k: getattr(args, k) for k in ("dataset", "arch", "lr", "img_size", "iterations", "epochs_per_iteration",
+                                            "full_label_epochs", "min_samples_per_epoch", "class_balance_iterations")}
+    budget["inits"] = dict(args.inits)
     return {"budget": budget, "fractions": args.fractions, "rows": rows}
 
 
 def _first_iteration(row: dict) -> dict:
     """The supervised-only row hidden in the first iteration of a pseudo-labelling run."""
     first = row["iterations"][0]
-    return row | {"name": row["name"].replace(row["method"], "supervised"), "method": "supervised",
+    return row | {"name": f"{row['init']}-supervised-{row['fraction']:g}", "method": "supervised",
                   "test_acc": first["test_acc"], "val_acc": first["val_acc"], "best_iteration": 0,
                   "minutes": round(first["seconds"] / 60, 1),
                   "iterations": [first | {"selection": None}], "command": f"{row['command']}  # iteration 0"}
@@ -174,26 +192,27 @@ def markdown(results: dict, stem: str) -> str:
         f"# Label efficiency on {b['dataset']}",
         "",
         (f"Test accuracy (committed test split; the model of the iteration with the best val accuracy). "
-         f"resnet18-half at {b['img_size']} px; PL and UPS: {b['iterations']} iterations of {b['epochs_per_iteration']} "
+         f"{b['arch']} at {b['img_size']} px, peak lr {b['lr']:g}; PL and UPS: {b['iterations']} iterations of {b['epochs_per_iteration']} "
          f"epochs (the first trains on the labelled fraction only); supervised: one round of {b['epochs_per_iteration']} "
          f"epochs, all labels {b['full_label_epochs']} epochs; an epoch draws at least {b['min_samples_per_epoch']} samples; "
-         f"pseudo-labels class-balanced in the first {b['class_balance_iterations']} selections. SSL init: `{b['ssl_backbone']}`. "
+         f"pseudo-labels class-balanced in the first {b['class_balance_iterations']} selections. Inits: " + _inits_text(b['inits']) + ". "
          "Generated by `train-vehicle study label-efficiency`."),
         "",
         "| init | method | " + " | ".join(f"{f:.0%} labels" for f in fractions) + " | all labels |",
         "|---|---|" + "---|" * (len(fractions) + 1),
     ]
-    for init in ("random", "ssl"):
+    for init in b["inits"]:
         full = _cell(rows, init, "supervised", FULL)
         for method in [m for m in METHODS if any(r["method"] == m for r in rows)]:
             cells = [_cell(rows, init, method, f) for f in fractions]
             tail = f"{full['test_acc']:.4f}" if method == "supervised" else ""
             lines.append(f"| {init} | {method} | " + " | ".join(f"{c['test_acc']:.4f}" if c else "–" for c in cells) + f" | {tail} |")
-    ups10, full_ssl = _cell(rows, "ssl", "ups", 0.1), _cell(rows, "ssl", "supervised", FULL)
-    if ups10 and full_ssl:
-        lines += ["", (f"SSL init + UPS at 10 % labels: {ups10['test_acc']:.4f} = {ups10['test_acc'] / full_ssl['test_acc']:.1%} "
-                       f"of the all-labels accuracy with SSL init ({full_ssl['test_acc']:.4f}). "
-                       "Issue target: ≥ 97 % of it and ≥ 0.95 absolute.")]
+    for init in b["inits"]:
+        ups10, full = _cell(rows, init, "ups", 0.1), _cell(rows, init, "supervised", FULL)
+        if ups10 and full:
+            lines += ["", (f"{init} init + UPS at 10 % labels: {ups10['test_acc']:.4f} = {ups10['test_acc'] / full['test_acc']:.1%} "
+                           f"of the all-labels accuracy with the same init ({full['test_acc']:.4f}). "
+                           "Issue target: ≥ 97 % of it and ≥ 0.95 absolute.")]
     lines += ["", f"![accuracy vs labelled fraction]({stem}.png)", "", "## Pseudo-labels per iteration", "",
               ("Selected from the unlabelled rest of the train split after each iteration (what the next one trains "
                "on), scored against the hidden true labels. *Top-n by confidence*: precision of the same number "
@@ -213,6 +232,10 @@ def markdown(results: dict, stem: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _inits_text(inits: dict) -> str:
+    return ", ".join(f"{label} (`{path}`)" if path not in (None, "imagenet") else label for label, path in inits.items())
+
+
 def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.4f}"
 
@@ -226,7 +249,7 @@ def plot_accuracy(results: dict, path: Path) -> None:
     rows, fractions = results["rows"], results["fractions"]
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     colors = {"supervised": "tab:gray", "pseudo-label": "tab:blue", "ups": "tab:red"}
-    for init, style in (("random", "--"), ("ssl", "-")):
+    for init, style in zip(results["budget"]["inits"], ("--", "-", ":", "-.")):
         for method, color in colors.items():
             cells = [(f, _cell(rows, init, method, f)) for f in fractions]
             points = [(f * 100, c["test_acc"]) for f, c in cells if c]
@@ -254,9 +277,10 @@ def plot_precision(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), dpi=110, sharey=True)
-    markers = {0.05: "v", 0.1: "o", 0.2: "s"}
-    for ax, init in zip(axes, ("random", "ssl")):
+    inits = list(results["budget"]["inits"])
+    fig, axes = plt.subplots(1, len(inits), figsize=(4.5 * len(inits), 3.8), dpi=110, sharey=True, squeeze=False)
+    markers = {0.01: "^", 0.05: "v", 0.1: "o", 0.2: "s"}
+    for ax, init in zip(axes[0], inits):
         for r in results["rows"]:
             if r["init"] != init or r["method"] not in ("pseudo-label", "ups"):
                 continue
@@ -274,7 +298,7 @@ def plot_precision(results: dict, path: Path) -> None:
         ax.set_xlabel("positive pseudo-labels selected")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="best")
-    axes[0].set_ylabel("precision (hidden true labels)")
+    axes[0][0].set_ylabel("precision (hidden true labels)")
     fig.suptitle(f"{results['budget']['dataset']}: pseudo-label precision per iteration", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
