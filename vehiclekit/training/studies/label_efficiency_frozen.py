@@ -43,7 +43,6 @@ from vehiclekit.training.studies.frozen_features import TASKS, Features, HeadCon
 from vehiclekit.training.studies.label_efficiency import parse_init
 from vehiclekit.training.ups.selection import (
     Selection,
-    balance_classes,
     select_confident,
     select_pseudo_labels,
     selection_stats,
@@ -82,20 +81,15 @@ def calibrated_score(head: torch.nn.Module, feats: Features) -> dict:
     return score(head, feats) | {"ece": ece}
 
 
-def select(method: str, head: torch.nn.Module, x: torch.Tensor, iteration: int, num_classes: int, cfg: HeadConfig) -> Selection:
-    """The pseudo-labels ``head`` gives the pool features ``x``."""
+def select(method: str, head: torch.nn.Module, x: torch.Tensor, probs: torch.Tensor, iteration: int, cfg: HeadConfig) -> Selection:
+    """The pseudo-labels ``head`` gives the pool features ``x`` (``probs``: its deterministic softmax on them)."""
     balance = iteration < BALANCED_SELECTIONS
     if method == "ups":
         logits = mc_logits(head, x, cfg.mc_passes)
         mean, std = softmax_stats(logits)
         neg_mean, neg_std = softmax_stats(logits, TEMP_NL)
         return select_pseudo_labels(mean, std, cfg.tau_p, TAU_N, cfg.kappa_p, KAPPA_N, neg_mean, neg_std, class_balance=balance)
-    with torch.no_grad():
-        probs = torch.softmax(head(x), 1)
-    sel = select_confident(probs, CONFIDENCE)
-    if balance:
-        sel.positive = balance_classes(sel.positive, sel.labels, -probs.max(1).values, num_classes)
-    return sel
+    return select_confident(probs, CONFIDENCE, class_balance=balance)
 
 
 def run_one(feats: Features, method: str, fraction: float, seed: int, iterations: int, cfg: HeadConfig) -> list[dict]:
@@ -120,9 +114,9 @@ def run_one(feats: Features, method: str, fraction: float, seed: int, iterations
         entry = {"iteration": it, "labelled": len(labelled), "positive": int(sel.positive.sum()),
                  "negative_only": int(neg_only.sum())} | calibrated_score(head, feats)
         if it + 1 < iterations:
-            sel = select(method, head, pool_x, it, feats.num_classes, cfg)
             with torch.no_grad():
                 probs = torch.softmax(head(pool_x), 1)
+            sel = select(method, head, pool_x, probs, it, cfg)
             stats = selection_stats(sel, pool_truth, feats.num_classes)
             entry["selection"] = {k: v for k, v in stats.items() if k != "class_histogram"} | {
                 "confidence_top_n_precision": top_n_precision(probs, pool_truth, stats["positive"])}

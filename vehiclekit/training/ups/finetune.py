@@ -47,7 +47,6 @@ from vehiclekit.training.transforms import eval_transform, train_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
 from vehiclekit.training.ups.selection import (
     Selection,
-    balance_classes,
     mc_dropout_logits,
     select_confident,
     select_pseudo_labels,
@@ -157,9 +156,7 @@ def select(args, model, pool_loader, iteration: int, num_classes: int) -> tuple[
         if args.no_negative:
             sel.negative[:] = False
     else:
-        sel = select_confident(probs, args.confidence_threshold)
-        if iteration < args.class_balance_iterations:
-            sel.positive = balance_classes(sel.positive, sel.labels, -probs.max(1).values, num_classes)
+        sel = select_confident(probs, args.confidence_threshold, class_balance=iteration < args.class_balance_iterations)
     stats = selection_stats(sel, truth, num_classes)
     stats["confidence_top_n_precision"] = top_n_precision(probs, truth, stats["positive"])
     return sel, stats

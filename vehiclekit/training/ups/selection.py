@@ -129,11 +129,15 @@ def balance_classes(selected: torch.Tensor, labels: torch.Tensor, uncertainty: t
     return keep
 
 
-def select_confident(mean_probs: torch.Tensor, threshold: float) -> Selection:
+def select_confident(mean_probs: torch.Tensor, threshold: float, class_balance: bool = False) -> Selection:
     """Confidence-only pseudo-labelling baseline (Lee 2013; the "PL" row of Rizve et al. 2021):
-    positive where max probability ``>= threshold``; no negative labels."""
+    positive where max probability ``>= threshold``; no negative labels. ``class_balance``: as in
+    :func:`select_pseudo_labels`, with the least confident dropped first."""
     max_prob, labels = mean_probs.max(dim=1)
-    return Selection(max_prob >= threshold, labels, torch.zeros_like(mean_probs, dtype=torch.bool))
+    positive = max_prob >= threshold
+    if class_balance:
+        positive = balance_classes(positive, labels, -max_prob, mean_probs.shape[1])
+    return Selection(positive, labels, torch.zeros_like(mean_probs, dtype=torch.bool))
 
 
 def selection_stats(sel: Selection, true_labels: torch.Tensor, num_classes: int) -> dict:
