@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from vehiclekit import __version__
@@ -63,14 +64,16 @@ MANIFEST = "vehiclekit-repository.json"
 #: Where the gpu flavor's TensorRT engines are cached inside the server container.
 TRT_CACHE_DIR = "/var/cache/vehiclekit/tensorrt"
 
-#: The classifier takes whole SDK batches in one request, and batches single-crop requests.
+#: The classifier takes whole SDK batches in one request, and batches single-crop requests. No queue
+#: delay: requests that arrive while the instance runs a batch form the next one anyway, and a lone
+#: request should not wait. vehicle_type served +13 / +8 / +6 % requests/s at concurrency 1 / 8 / 32
+#: against a 500 us delay, and a second instance added nothing (``benchmarks/classifier_batching.py``,
+#: docs/results.md §17).
 CLASSIFIER_BATCHING = cfg.Batching(
-    max_batch_size=VehicleClassifier.batch_size, preferred_batch_sizes=(8, 16, 32), max_queue_delay_us=500
+    max_batch_size=VehicleClassifier.batch_size, preferred_batch_sizes=(8, 16, 32), max_queue_delay_us=0
 )
 #: The re-ID embedder likewise (the SDK's VehicleReID sends batches of the same size).
-REID_BATCHING = cfg.Batching(
-    max_batch_size=VehicleReID.batch_size, preferred_batch_sizes=(8, 16, 32), max_queue_delay_us=500
-)
+REID_BATCHING = replace(CLASSIFIER_BATCHING, max_batch_size=VehicleReID.batch_size)
 #: Instances per model and flavor. CPU: one ONNX Runtime instance per network (it uses several
 #: threads), two pipeline instances so one decodes and crops while the other waits on YOLOX. GPU: the
 #: fixed-batch detector network runs twice to overlap, the python models run on CPU beside it.
