@@ -142,3 +142,50 @@ def test_apps_import_no_torch_and_no_training():
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_parking_record_exit_settle_resolve_and_calibrate(tmp_path: Path, images: Path, capsys):
+    """Billing after the stay on real images: two cars enter, both exits are recorded (nothing
+    charged), a settlement charges them, a review-first one sends them to a person, and
+    calibration on so few resolved cases says review-first."""
+    db, tariff = ["--db", str(tmp_path / "p.db")], ["--tariff", TARIFF]
+    vehicles = ("bus_0002", "car_0001")
+    for name in vehicles:
+        assert main(["parking", "enter", str(images / f"{name}_cam1.jpg"), "--gate", "north",
+                     "--time", "2026-05-01T08:00:00+02:00", *db, *tariff]) == 0
+    for name in vehicles:
+        assert main(["parking", "record-exit", str(images / f"{name}_cam2.jpg"), "--gate", "south",
+                     "--time", "2026-05-01T10:30:00+02:00", "--json", *db, *tariff]) == 0
+    recorded = [json.loads(line) for line in capsys.readouterr().out.split("\n")[-3:-1]]
+    assert [r["status"] for r in recorded] == ["pending", "pending"] and recorded[0]["id"] != recorded[1]["id"]
+    assert Store(db[1]).sessions("closed") == []
+    assert main(["parking", "settle", "--until", "2026-05-01T12:00:00+02:00", "--json", *db, *tariff]) == 0
+    settlement = json.loads(capsys.readouterr().out)
+    charged = {(r["exit_id"], r["session_id"]) for r in settlement["receipts"]}
+    assert charged == {(recorded[0]["id"], 1), (recorded[1]["id"], 2)} and settlement["review"] == []
+    assert main(["parking", "sessions", "--exits", *db]) == 0
+    assert capsys.readouterr().out.count("charged session") == 2
+    # A second car park run review-first: each exit becomes a case with its proposed session first.
+    db2 = ["--db", str(tmp_path / "q.db")]
+    for name in vehicles:
+        main(["parking", "enter", str(images / f"{name}_cam1.jpg"), "--gate", "north",
+              "--time", "2026-05-01T08:00:00+02:00", *db2, *tariff])
+        main(["parking", "record-exit", str(images / f"{name}_cam2.jpg"), "--gate", "south",
+              "--time", "2026-05-01T10:30:00+02:00", *db2, *tariff])
+    capsys.readouterr()
+    assert main(["parking", "settle", "--review-first", "--until", "2026-05-01T12:00:00+02:00", *db2, *tariff]) == 0
+    out = capsys.readouterr().out
+    assert "0 charged, 2 sent to review (review-first" in out and "parking resolve" in out
+    for case, session in ((1, 1), (2, 2)):
+        assert main(["parking", "resolve", str(case), "--match", str(session), "--by", "alice", *db2, *tariff]) == 0
+    capsys.readouterr()
+    saved = tmp_path / "calibration.json"
+    assert main(["parking", "calibrate", "--save", str(saved), *db2]) == 0
+    out = capsys.readouterr().out
+    assert "2 resolved cases" in out and "review-first: only 2 labelled cases, 149 needed" in out
+    assert json.loads(saved.read_text())["cut"] is None
+    assert main(["parking", "settle", "--calibration", str(saved), *db2, *tariff]) == 0     # nothing left to settle
+    assert "0 charged, 0 sent to review" in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["parking", "settle", "--calibration", str(tmp_path / "missing.json"), *db2, *tariff]) != 0
+    assert "write one with `vehiclekit parking calibrate --save FILE`" in capsys.readouterr().err

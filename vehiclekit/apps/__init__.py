@@ -13,11 +13,11 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "vehiclekit.apps.errors": ("NaiveTimeError", "NoVehicleError", "SegmentError", "SessionClosedError", "StoreError",
-                               "TariffError"),
+    "vehiclekit.apps.errors": ("NaiveTimeError", "NoVehicleError", "SegmentError", "SessionClosedError", "SettlementConflict",
+                               "StoreError", "TariffError"),
     "vehiclekit.apps.parking": ("ParkingLot",),
-    "vehiclekit.apps.results": ("AmbiguousExit", "Candidate", "ExitResult", "ParkingSession", "Receipt", "Review",
-                                "TrafficEvent", "UnmatchedExit"),
+    "vehiclekit.apps.results": ("AmbiguousExit", "Candidate", "ExitResult", "ParkingSession", "Receipt", "RecordedExit",
+                                "Review", "Settlement", "TrafficEvent", "UnmatchedExit"),
     "vehiclekit.apps.segments": ("SegmentTable", "load_segments"),
     "vehiclekit.apps.store": ("Store",),
     "vehiclekit.apps.tariff": ("VEHICLE_TYPES", "ClassTariff", "Tariff", "load_tariff"),

@@ -13,9 +13,11 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+from vehiclekit.apps.calibration import DEFAULT_ALPHA, DEFAULT_DELTA
 from vehiclekit.apps.errors import TariffError
 from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 from vehiclekit.apps.segments import DEFAULT_SEGMENTS
+from vehiclekit.apps.settlement import DEFAULT_CUT, DEFAULT_FLOOR
 from vehiclekit.apps.stats import DEFAULT_MIN_MAKE_CONFIDENCE
 from vehiclekit.apps.video.cli import add_watch_parser
 
@@ -30,6 +32,9 @@ examples:
   vehiclekit parking enter entry.jpg --gate north --tariff deploy/tariff.example.yaml
   vehiclekit parking exit exit.jpg --gate south --time 2026-05-01T10:05:00+02:00 --tariff deploy/tariff.example.yaml
   vehiclekit parking exit --session 17 --gate south --tariff deploy/tariff.example.yaml   (by hand at the gate)
+  vehiclekit parking record-exit exit.jpg --gate south --tariff deploy/tariff.example.yaml  (billed later)
+  vehiclekit parking settle --until 2026-05-02T00:00:00+02:00 --tariff deploy/tariff.example.yaml
+  vehiclekit parking calibrate --save calibration.json
   vehiclekit parking review --out review/
   vehiclekit parking resolve 4 --match 17 --by alice --tariff deploy/tariff.example.yaml
   vehiclekit parking resolve 5 --no-match --by alice --tariff deploy/tariff.example.yaml
@@ -43,7 +48,14 @@ the open cases and writes one picture per case (the exit image beside its candid
 images); `parking resolve CASE --match SESSION` charges that session for the stay up to the
 recorded exit, `--no-match` closes the case without a charge. Who resolved and when is stored; a
 case is resolved once and a session charged once. The default threshold {DEFAULT_THRESHOLD} / margin
-{DEFAULT_MARGIN} were chosen on held-out images (docs/results.md §11).
+{DEFAULT_MARGIN} were chosen on held-out images (docs/results.md §22).
+
+Billing after the stay (ticketless car parks): `parking record-exit` stores an exit without
+charging it; `parking settle` matches every exit recorded up to --until jointly with the open
+sessions and charges the pairs whose confidence reaches the cut; the others become review cases.
+Run it as often as you like, from several places: an exit is charged once. `parking calibrate`
+chooses the cut from the lot's resolved cases with a stated bound on the wrong-charge rate (too
+few cases: review-first, every exit to a person) and --save writes it for `settle --calibration`.
 """
 
 
@@ -92,6 +104,30 @@ def add_parking_parser(commands: argparse._SubParsersAction) -> None:
     leave.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                        help="review when the two best sessions are closer than this (default: %(default)s)")
     leave.set_defaults(run=run_exit)
+    record = _parking_command(sub, "record-exit", "store the vehicle in IMAGE as an exit, charged by a later `settle`")
+    record.add_argument("image", metavar="IMAGE", help="exit camera image")
+    _gate_arguments(record)
+    record.set_defaults(run=run_record_exit)
+    settle = _parking_command(sub, "settle", "charge the recorded exits jointly; the unsure ones go to review")
+    settle.add_argument("--until", help="settle the exits recorded up to this ISO-8601 time (default: now)")
+    settle.add_argument("--tariff", default=os.environ.get("VEHICLEKIT_TARIFF"), type=Path,
+                        help="tariff YAML (default: $VEHICLEKIT_TARIFF)")
+    cut = settle.add_mutually_exclusive_group()
+    cut.add_argument("--calibration", type=Path, metavar="FILE", help="the cut saved by `parking calibrate --save`")
+    cut.add_argument("--cut", type=float, default=DEFAULT_CUT,
+                     help="lowest pair confidence charged (default: %(default)s, calibrated on held-out images)")
+    cut.add_argument("--review-first", action="store_true", help="charge nothing: every exit goes to a person")
+    settle.add_argument("--floor", type=float, default=DEFAULT_FLOOR,
+                        help="lowest re-ID similarity paired (default: %(default)s)")
+    settle.set_defaults(run=run_settle, crop="whole")
+    calibrate = _parking_command(sub, "calibrate", "choose the settlement's cut from resolved cases, with a bound "
+                                 "on the wrong-charge rate")
+    calibrate.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                           help="wrong charges per exit to bound (default: %(default)s)")
+    calibrate.add_argument("--delta", type=float, default=DEFAULT_DELTA,
+                           help="the bound holds with probability 1 - delta (default: %(default)s)")
+    calibrate.add_argument("--save", type=Path, metavar="FILE", help="write the calibration for `settle --calibration`")
+    calibrate.set_defaults(run=run_calibrate)
     review = _parking_command(sub, "review", "list the exits awaiting a human, each beside its candidate entries")
     review.add_argument("--out", type=Path, default=Path("parking-review"),
                         help="folder for one side-by-side picture per case (default: %(default)s)")
@@ -109,7 +145,9 @@ def add_parking_parser(commands: argparse._SubParsersAction) -> None:
     resolve.set_defaults(run=run_resolve, crop="whole")
     sessions = _parking_command(sub, "sessions", "list sessions (or exits awaiting review)")
     sessions.add_argument("--status", choices=("open", "closed", "all"), default="open", help="default: open")
-    sessions.add_argument("--reviews", action="store_true", help="list the uncharged exits awaiting review instead")
+    listing = sessions.add_mutually_exclusive_group()
+    listing.add_argument("--reviews", action="store_true", help="list the uncharged exits awaiting review instead")
+    listing.add_argument("--exits", action="store_true", help="list the exits recorded for settlement instead")
     sessions.set_defaults(run=run_sessions)
     report = _parking_command(sub, "report", "revenue and counts per vehicle type")
     report.set_defaults(run=run_report)
@@ -210,7 +248,7 @@ def run_stats_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lot(args: argparse.Namespace):
+def _lot(args: argparse.Namespace, **settlement):
     from vehiclekit.apps.observer import Observer
     from vehiclekit.apps.parking import ParkingLot
     from vehiclekit.apps.store import Store
@@ -219,7 +257,8 @@ def _lot(args: argparse.Namespace):
     if args.tariff is None:
         raise TariffError("no tariff: pass --tariff FILE or set VEHICLEKIT_TARIFF (example: deploy/tariff.example.yaml)")
     return ParkingLot(load_tariff(args.tariff), Store(args.db), threshold=getattr(args, "threshold", DEFAULT_THRESHOLD),
-                      margin=getattr(args, "margin", DEFAULT_MARGIN), observer=Observer(args.crop, makes=True))
+                      margin=getattr(args, "margin", DEFAULT_MARGIN), observer=Observer(args.crop, makes=True),
+                      **settlement)
 
 
 def _time(args: argparse.Namespace):
@@ -247,6 +286,53 @@ def run_exit(args: argparse.Namespace) -> int:
         result = lot.exit(args.image, args.gate, _time(args))
     _show(result, args.json)
     return REVIEW_EXIT_STATUS if result.needs_review else 0
+
+
+def run_record_exit(args: argparse.Namespace) -> int:
+    _show(_lot(args).record_exit(args.image, args.gate, _time(args)), args.json)
+    return 0
+
+
+def run_settle(args: argparse.Namespace) -> int:
+    from vehiclekit.apps.times import now, parse_time
+
+    cut = None if args.review_first else args.cut
+    if args.calibration is not None:
+        try:
+            cut = json.loads(args.calibration.read_text())["cut"]
+        except (OSError, ValueError, KeyError) as e:
+            raise ValueError(f"cannot read the calibration {args.calibration} ({e}): write one with "
+                             "`vehiclekit parking calibrate --save FILE`") from None
+    lot = _lot(args, floor=args.floor, cut=cut)
+    result = lot.settle(parse_time(args.until, "--until") if args.until else now())
+    _show(result, args.json)
+    if result.review and not args.json:
+        print("resolve the review cases with `vehiclekit parking review` / `parking resolve`, or in the console")
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from vehiclekit.apps.calibration import calibrate
+    from vehiclekit.apps.store import Store
+
+    result = calibrate(Store(args.db).labelled_pairs(), args.alpha, args.delta)
+    if args.json:
+        print(json.dumps({**asdict(result), "summary": result.summary()}))
+    else:
+        print(f"{result.cases} resolved cases; cuts from the most cautious down (stops at the first bound over "
+              f"{args.alpha:.1%}):")
+        print(f"{'cut':>8}{'charged':>9}{'wrong':>7}{'bound':>9}")
+        for step in result.steps:
+            mark = "  <- chosen" if step.cut == result.cut else ""
+            print(f"{step.cut:>8.4f}{step.charged:>9}{step.wrong:>7}{step.bound:>8.2%}{mark}")
+        print(result.summary())
+    if args.save:
+        args.save.write_text(json.dumps({**asdict(result), "summary": result.summary()}, indent=1))
+        if not args.json:
+            print(f"wrote {args.save}: `vehiclekit parking settle --calibration {args.save}`")
+    return 0
 
 
 def run_review(args: argparse.Namespace) -> int:
@@ -290,11 +376,15 @@ def run_sessions(args: argparse.Namespace) -> int:
     from vehiclekit.apps.store import Store
 
     store = Store(args.db)
-    rows = store.reviews() if args.reviews else store.sessions(None if args.status == "all" else args.status)
+    if args.exits:
+        rows = store.recorded_exits()
+    else:
+        rows = store.reviews() if args.reviews else store.sessions(None if args.status == "all" else args.status)
     for row in rows:
         _show(row, args.json)
     if not rows and not args.json:
-        print("no reviews" if args.reviews else f"no {'' if args.status == 'all' else args.status + ' '}sessions")
+        kind = "recorded exits" if args.exits else "reviews" if args.reviews else "sessions"
+        print(f"no {'' if args.status == 'all' or kind != 'sessions' else args.status + ' '}{kind}")
     return 0
 
 

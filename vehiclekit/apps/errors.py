@@ -19,6 +19,11 @@ class SessionClosedError(StoreError):
     """A parking session is no longer open: another exit, gate or person closed it first."""
 
 
+class SettlementConflict(StoreError):
+    """Another settler or gate charged an exit or closed a session while a settlement was deciding;
+    nothing of that settlement was written (:meth:`~vehiclekit.apps.ParkingLot.settle` decides again)."""
+
+
 class NoVehicleError(VehiclekitError):
     """No vehicle was found in an image (``crop="largest"`` mode)."""
 

@@ -10,9 +10,12 @@ candidate:
 * best and second best within ``margin`` of each other -> ``"ambiguous"`` (for a human);
 * otherwise -> ``"matched"`` to the best candidate.
 
-The defaults were chosen on the vehicle-reid *validation* split with the shipped re-ID model so that
-no exit was matched to a wrong session there (``python -m vehiclekit.apps.evaluate_parking --tune-on
-val``; docs/results.md §11).
+The defaults were chosen on the vehicle-reid *validation* split with the shipped re-ID model (and
+:data:`~vehiclekit.sdk.reid.PARKING_CROPS`) so that no exit was matched to a wrong session there, in
+both directions of the day and the everyone-inside protocols with 200 vehicles inside
+(``python -m vehiclekit.apps.evaluate_parking --tune-on val --inside 200``; docs/results.md §22).
+They are for paying at the barrier, where each exit is decided alone: settlement
+(:mod:`vehiclekit.apps.settlement`) charges more exits at the same risk.
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ TYPE_FAMILIES = {"motorcycle": "two-wheeler", "car": "passenger", "suv": "passen
 MAKE_CONFIDENCE = 0.8
 
 #: Lowest cosine similarity accepted as a match.
-DEFAULT_THRESHOLD = 0.30
+DEFAULT_THRESHOLD = 0.45
 #: Best and second-best closer than this -> review.
-DEFAULT_MARGIN = 0.02
+DEFAULT_MARGIN = 0.15
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """Recognise one vehicle image for the applications: its type (SDK classifier), re-ID embedding and,
 with ``makes=True``, its make (for a car, SUV, van or pickup).
 
+The re-ID embedding averages the whole image with central crops (:data:`~vehiclekit.sdk.reid.PARKING_CROPS`,
+chosen on the val split: docs/results.md §22).
+
 ``crop="whole"`` (default) treats the image as one vehicle crop, like the vehicle-reid images and a
 gate camera framed on the lane: it is classified and embedded as is. ``crop="largest"`` runs the
 detector first and uses the largest detected vehicle (for wider scenes); no vehicle ->
@@ -18,6 +21,7 @@ import numpy as np
 from vehiclekit.apps.errors import NoVehicleError
 from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleReID, load_image
 from vehiclekit.sdk.image import ImageInput
+from vehiclekit.sdk.reid import PARKING_CROPS
 from vehiclekit.sdk.recognizer import ATTRIBUTE_MODELS, ATTRIBUTE_TYPES
 from vehiclekit.sdk.recognizer import crop as crop_box
 
@@ -51,7 +55,7 @@ class Observer:
 
     @cached_property
     def reid(self) -> VehicleReID:
-        return VehicleReID(threads=self.threads)
+        return VehicleReID(threads=self.threads, crops=PARKING_CROPS)
 
     @cached_property
     def detector(self) -> VehicleDetector:

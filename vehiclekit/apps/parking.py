@@ -6,6 +6,12 @@
 >>> lot.exit("exit_cam.jpg", gate="south", time=datetime(2026, 5, 1, 10, 5, tzinfo=UTC))    # doctest: +SKIP
 Receipt(session_id=1, vehicle_type='car', ..., fee=Decimal('4.50'), similarity=0.83)
 
+Two ways to charge. **Settlement** (for car parks that bill after the stay: ticketless, pay within
+48 hours or by account): ``record_exit`` stores each exit, ``settle(until=...)`` matches all the
+exits of a period jointly with the open sessions and charges the confident pairs
+(:mod:`vehiclekit.apps.settlement`). **Pay at the barrier**: ``exit`` decides each exit alone, at
+once, with stricter defaults. docs/apps.md says which to run and what each guarantees.
+
 ``exit`` compares the exit image with the *open* sessions that entered before it and whose vehicle
 type (and confidently recognised make) agree with the exit's (see :mod:`vehiclekit.apps.matching`):
 a clear match is closed and charged (:class:`Receipt`); no match (:class:`UnmatchedExit`) or two
@@ -40,9 +46,12 @@ from vehiclekit.apps.results import (
     ExitResult,
     ParkingSession,
     Receipt,
+    RecordedExit,
     Review,
+    Settlement,
     UnmatchedExit,
 )
+from vehiclekit.apps.settlement import DEFAULT_CUT, DEFAULT_FLOOR, settle
 from vehiclekit.apps.store import Store
 from vehiclekit.apps.tariff import Tariff
 from vehiclekit.apps.times import now, require_aware
@@ -72,20 +81,25 @@ class ParkingLot:
 
     ``threshold`` is the lowest re-ID similarity charged; ``margin`` sends an exit to review when the
     two best candidate sessions are closer than it; ``types`` says how the exit's vehicle type must
-    agree with a session's to be a candidate (``family``, ``exact`` or ``off``). ``observer``
-    recognises images (default: the shipped classifier, make classifier and re-ID model on the
-    whole image).
+    agree with a session's to be a candidate (``family``, ``exact`` or ``off``). ``floor`` is the
+    lowest similarity a settlement pairs, ``cut`` the lowest pair confidence it charges (``None``:
+    review-first, a person decides every exit). ``observer`` recognises images (default: the
+    shipped classifier, make classifier and re-ID model on the whole image).
     """
 
     def __init__(self, tariff: Tariff, store: Store | None = None, threshold: float = DEFAULT_THRESHOLD,
-                 margin: float = DEFAULT_MARGIN, observer: Observer | None = None, types: TypeRule = "family"):
+                 margin: float = DEFAULT_MARGIN, observer: Observer | None = None, types: TypeRule = "family",
+                 floor: float = DEFAULT_FLOOR, cut: float | None = DEFAULT_CUT):
         if not -1.0 <= threshold <= 1.0 or margin < 0:
             raise ValueError(f"threshold must be in [-1, 1] and margin >= 0, got {threshold} and {margin}")
+        if not -1.0 <= floor <= 1.0 or (cut is not None and cut < 0):
+            raise ValueError(f"floor must be in [-1, 1] and cut >= 0 (or None), got {floor} and {cut}")
         if types not in ("exact", "family", "off"):
             raise ValueError(f"types must be 'exact', 'family' or 'off', got {types!r}")
         self.tariff = tariff
         self.store = store if store is not None else Store()
         self.threshold, self.margin, self.types = threshold, margin, types
+        self.floor, self.cut = floor, cut
         self.observer = observer or Observer(makes=True)
 
     def enter(self, image: ImageInput | None, gate: str, time: datetime, *, vehicle_type: str | None = None,
@@ -125,13 +139,31 @@ class ParkingLot:
         return kind(review_id=review_id, exit_gate=gate, exit_time=time, vehicle_type=seen.vehicle_type,
                     candidates=candidates)
 
+    def record_exit(self, image: ImageInput | None, gate: str, time: datetime, *, vehicle_type: str | None = None,
+                    embedding: np.ndarray | None = None, make: str | None = None,
+                    make_confidence: float | None = None) -> RecordedExit:
+        """Store the exiting vehicle without charging it (a later :meth:`settle` does); returned, with
+        its ``id``, once durably stored."""
+        require_aware(time, "exit time")
+        seen = observe(self.observer, image, vehicle_type, embedding, make, make_confidence)
+        return self.store.add_exit(seen.vehicle_type, seen.type_confidence, unit(seen.embedding), gate, time,
+                                   _image_name(image), seen.make, seen.make_confidence)
+
+    def settle(self, until: datetime | None = None) -> Settlement:
+        """Charge the exits recorded up to ``until`` (default now) jointly with the open sessions: the
+        confident pairs get a :class:`Receipt` (with ``session_id`` and ``exit_id``), the others go to
+        review (the result's ``review``). Safe to run again, or from two places at once: an exit is
+        charged once and a session closed once (:mod:`vehiclekit.apps.settlement`)."""
+        until = require_aware(until, "settlement time") if until is not None else now()
+        return settle(self.store, until, self._fee, self.tariff.currency, self.floor, self.cut, self.types)
+
     def close(self, session_id: int, gate: str, time: datetime, similarity: float | None = None) -> Receipt:
         """Close and charge session ``session_id`` (``similarity=None``: closed by hand at the gate)."""
         session = self.store.session(session_id)
         fee = self._fee(session, time)
         closed = self.store.close_session(session_id, gate, time, similarity, fee, self.tariff.currency,
                                           "manual" if similarity is None else "match")
-        return _receipt(closed, similarity)
+        return Receipt.of(closed, similarity)
 
     def resolve(self, review_id: int, session_id: int | None, by: str, time: datetime | None = None) -> Receipt | Review:
         """Settle review ``review_id`` as person ``by`` at ``time`` (default now): ``session_id`` is the
@@ -149,7 +181,7 @@ class ParkingLot:
         self.store.resolve_review(review_id, by, at, session_id, {
             "exit_gate": review.gate, "exit_time": review.time, "similarity": None, "fee": str(fee),
             "currency": self.tariff.currency, "closed_by": "manual"})
-        return _receipt(self.store.session(session_id), None)
+        return Receipt.of(self.store.session(session_id), None)
 
     def _fee(self, session: ParkingSession, exit_time: datetime) -> Decimal:
         if require_aware(exit_time, "exit time") < session.entry_time:
@@ -158,12 +190,5 @@ class ParkingLot:
         return self.tariff.fee(session.vehicle_type, exit_time - session.entry_time)
 
     def __repr__(self) -> str:
-        return f"ParkingLot({self.store!r}, threshold={self.threshold}, margin={self.margin}, types={self.types!r})"
-
-
-def _receipt(closed: ParkingSession, similarity: float | None) -> Receipt:
-    return Receipt(session_id=closed.id, vehicle_type=closed.vehicle_type, entry_gate=closed.entry_gate,
-                   entry_time=closed.entry_time, exit_gate=closed.exit_gate, exit_time=closed.exit_time,
-                   duration=closed.exit_time - closed.entry_time, fee=closed.fee, currency=closed.currency,
-                   similarity=similarity)
-
+        return (f"ParkingLot({self.store!r}, threshold={self.threshold}, margin={self.margin}, types={self.types!r}, "
+                f"floor={self.floor}, cut={self.cut})")

@@ -32,6 +32,7 @@ class ParkingSession(BaseModel):
     closed_by: Literal["match", "manual"] | None = None
     make: str | None = Field(default=None, description="make recognised at entry (cars, SUVs, vans, pickups)")
     make_confidence: float | None = None
+    exit_id: int | None = Field(default=None, description="the recorded exit a settlement charged to this session")
 
     def __str__(self) -> str:
         text = f"#{self.id} {self.status} {self.vehicle_type} in {self.entry_gate} {self.entry_time.isoformat()}"
@@ -57,10 +58,24 @@ class Receipt(BaseModel):
     fee: Decimal
     currency: str
     similarity: float | None = Field(description="re-ID similarity of the match (None: closed by hand)")
+    exit_id: int | None = Field(default=None, description="the recorded exit (settlement); None at a barrier")
+    confidence: float | None = Field(default=None, description="settlement: how much the best joint matching "
+                                     "loses without this pair (vehiclekit.apps.assignment)")
+
+    @classmethod
+    def of(cls, closed: ParkingSession, similarity: float | None, confidence: float | None = None) -> Receipt:
+        """The receipt of session ``closed`` (as stored once closed)."""
+        return cls(session_id=closed.id, vehicle_type=closed.vehicle_type, entry_gate=closed.entry_gate,
+                   entry_time=closed.entry_time, exit_gate=closed.exit_gate, exit_time=closed.exit_time,
+                   duration=closed.exit_time - closed.entry_time, fee=closed.fee, currency=closed.currency,
+                   similarity=similarity, exit_id=closed.exit_id, confidence=confidence)
 
     def __str__(self) -> str:
         sim = "by hand" if self.similarity is None else f"similarity {self.similarity:.3f}"
-        return (f"receipt session #{self.session_id} {self.vehicle_type} {self.entry_time.isoformat()} -> "
+        if self.confidence is not None:
+            sim += f", confidence {self.confidence:.3f}"
+        exit_ = f"exit #{self.exit_id} " if self.exit_id is not None else ""
+        return (f"receipt {exit_}session #{self.session_id} {self.vehicle_type} {self.entry_time.isoformat()} -> "
                 f"{self.exit_time.isoformat()} ({self.duration}) fee {self.fee} {self.currency} ({sim})")
 
 
@@ -87,6 +102,7 @@ class UnchargedExit(BaseModel):
     exit_time: AwareDatetime
     vehicle_type: str
     candidates: list[Candidate]
+    exit_id: int | None = Field(default=None, description="the recorded exit (settlement); None at a barrier")
 
 
 class UnmatchedExit(UnchargedExit):
@@ -128,6 +144,7 @@ class Review(BaseModel):
     resolved_session: int | None = Field(default=None, description="the session a human charged this exit to")
     resolved_by: str | None = None
     resolved_at: AwareDatetime | None = None
+    exit_id: int | None = Field(default=None, description="the recorded exit a settlement sent here")
 
     @property
     def status(self) -> Literal["open", "resolved"]:
@@ -140,6 +157,53 @@ class Review(BaseModel):
             target = f" session #{self.resolved_session}" if self.resolved_session else ""
             text += f" -> {self.resolution}{target} by {self.resolved_by} at {self.resolved_at.isoformat()}"
         return text
+
+
+class RecordedExit(BaseModel):
+    """An exit stored by :meth:`~vehiclekit.apps.ParkingLot.record_exit`, charged later by a settlement.
+
+    ``status``: ``pending`` (not settled yet), ``charged`` (to ``session_id``), ``review`` (sent to a
+    person: ``review_id``) or ``no-match`` (a person said it belongs to no session).
+    ``proposed_session``, ``similarity`` and ``confidence`` describe the settlement's pair for it (None:
+    it proposed none)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    status: Literal["pending", "charged", "review", "no-match"]
+    gate: str
+    time: AwareDatetime
+    vehicle_type: str
+    type_confidence: float | None = None
+    image: str | None = None
+    make: str | None = None
+    make_confidence: float | None = None
+    session_id: int | None = None
+    proposed_session: int | None = None
+    similarity: float | None = None
+    confidence: float | None = None
+    review_id: int | None = None
+
+    def __str__(self) -> str:
+        target = f" session #{self.session_id}" if self.session_id is not None else ""
+        return f"exit #{self.id} {self.status}{target} {self.vehicle_type} at {self.gate} {self.time.isoformat()}"
+
+
+class Settlement(BaseModel):
+    """What one :meth:`~vehiclekit.apps.ParkingLot.settle` decided: the exits charged (``receipts``,
+    each with ``session_id`` and ``exit_id``) and those sent to a person (``review``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    until: AwareDatetime
+    cut: float | None = Field(description="lowest pair confidence charged (None: review-first, nothing charged)")
+    receipts: list[Receipt]
+    review: list[UnmatchedExit | AmbiguousExit]
+
+    def __str__(self) -> str:
+        lines = [f"settled exits up to {self.until.isoformat()}: {len(self.receipts)} charged, "
+                 f"{len(self.review)} sent to review" + (" (review-first: no calibrated cut)" if self.cut is None else "")]
+        return "\n".join(lines + [f"  {item}" for item in [*self.receipts, *self.review]])
 
 
 class TrafficEvent(BaseModel):

@@ -1,4 +1,5 @@
-"""Durable storage of parking sessions, exits awaiting review and traffic events (SQLAlchemy Core).
+"""Durable storage of parking sessions, exits recorded for settlement, exits awaiting review and
+traffic events (SQLAlchemy Core).
 
 ``Store("parking.db")`` opens (creating if needed) a SQLite file in WAL mode with
 ``synchronous=FULL``: every write is its own committed transaction, so anything a call has returned
@@ -39,8 +40,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
-from vehiclekit.apps.errors import SessionClosedError, StoreError
-from vehiclekit.apps.results import ParkingSession, Review, TrafficEvent
+from vehiclekit.apps.errors import SessionClosedError, SettlementConflict, StoreError
+from vehiclekit.apps.results import ParkingSession, RecordedExit, Review, TrafficEvent
 from vehiclekit.apps.times import require_aware
 from vehiclekit.db import store_engine
 
@@ -79,6 +80,25 @@ sessions = Table(
     Column("closed_by", String(8)),                                      # match | manual
     Column("make", String(64)),
     Column("make_confidence", Float),
+    Column("exit_id", Integer),                                          # the recorded exit a settlement charged
+)
+exits = Table(
+    "exits", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("status", String(8), nullable=False, index=True),            # pending | charged | review | no-match
+    Column("gate", String(64), nullable=False),
+    Column("time", UtcDateTime, nullable=False, index=True),
+    Column("vehicle_type", String(32), nullable=False),
+    Column("type_confidence", Float),
+    Column("embedding", LargeBinary, nullable=False),
+    Column("image", Text),
+    Column("make", String(64)),
+    Column("make_confidence", Float),
+    Column("session_id", Integer),                                       # charged to
+    Column("proposed_session", Integer),                                 # the settlement's pair, if any
+    Column("similarity", Float),                                         # of the proposed pair
+    Column("confidence", Float),                                         # of the proposed pair (assignment)
+    Column("review_id", Integer),
 )
 reviews = Table(
     "reviews", metadata,
@@ -93,6 +113,7 @@ reviews = Table(
     Column("resolved_session", Integer),
     Column("resolved_by", String(64)),
     Column("resolved_at", UtcDateTime),
+    Column("exit_id", Integer),                                          # a settlement's recorded exit
 )
 events = Table(
     "events", metadata,
@@ -112,7 +133,8 @@ events = Table(
 ADDED_COLUMNS = ((events, "make", "VARCHAR(64)"), (events, "make_confidence", "FLOAT"),
                  (sessions, "make", "VARCHAR(64)"), (sessions, "make_confidence", "FLOAT"),
                  (reviews, "resolution", "VARCHAR(8)"), (reviews, "resolved_session", "INTEGER"),
-                 (reviews, "resolved_by", "VARCHAR(64)"), (reviews, "resolved_at", "TIMESTAMP"))
+                 (reviews, "resolved_by", "VARCHAR(64)"), (reviews, "resolved_at", "TIMESTAMP"),
+                 (sessions, "exit_id", "INTEGER"), (reviews, "exit_id", "INTEGER"))
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -127,8 +149,23 @@ def _vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float32)
 
 
+def _vectors(rows: list[Any]) -> np.ndarray:
+    return np.stack([_vector(row.embedding) for row in rows]) if rows else np.zeros((0, 0), np.float32)
+
+
 def _review(row: Any) -> Review:
     return Review(**{**row._mapping, "candidates": json.loads(row.candidates)})
+
+
+def _observed(vehicle_type: str, type_confidence: float | None, embedding: np.ndarray, make: str | None,
+              make_confidence: float | None) -> dict[str, Any]:
+    """The columns of what was recognised of a vehicle at a gate (sessions and recorded exits alike)."""
+    return {"vehicle_type": vehicle_type, "type_confidence": type_confidence, "make": make,
+            "make_confidence": make_confidence, "embedding": np.asarray(embedding, np.float32).tobytes()}
+
+
+def _recorded_exit(row: Any) -> RecordedExit:
+    return RecordedExit(**{k: v for k, v in row._mapping.items() if k != "embedding"})
 
 
 def _session(row: Any) -> ParkingSession:
@@ -139,7 +176,7 @@ def _session(row: Any) -> ParkingSession:
 
 
 class Store:
-    """Sessions, reviews and events in one database (see the module docstring)."""
+    """Sessions, recorded exits, reviews and events in one database (see the module docstring)."""
 
     def __init__(self, target: str | os.PathLike = "parking.db"):
         self.target = os.fspath(target)
@@ -156,29 +193,17 @@ class Store:
                     gate: str, time: datetime, image: str | None = None, make: str | None = None,
                     make_confidence: float | None = None) -> ParkingSession:
         """Open a session; returns once it is committed (durable)."""
-        values = {"status": "open", "vehicle_type": vehicle_type, "type_confidence": type_confidence,
-                  "embedding": np.asarray(embedding, np.float32).tobytes(), "entry_gate": gate,
-                  "entry_time": require_aware(time, "entry time"), "entry_image": image, "make": make,
-                  "make_confidence": make_confidence}
-        with self.engine.begin() as conn:
-            session_id = conn.execute(insert(sessions).values(**values)).inserted_primary_key[0]
-        return self.session(session_id)
+        values = {"status": "open", "entry_gate": gate, "entry_time": require_aware(time, "entry time"),
+                  "entry_image": image, **_observed(vehicle_type, type_confidence, embedding, make, make_confidence)}
+        return self.session(self._insert(sessions, values))
 
     def session(self, session_id: int) -> ParkingSession:
         """One session by id; :class:`StoreError` when there is none."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
-        if row is None:
-            raise StoreError(f"no parking session {session_id} in {self.target}: list them with `vehiclekit parking sessions`")
-        return _session(row)
+        return _session(self._row(sessions, session_id, "parking session", "`vehiclekit parking sessions`"))
 
     def sessions(self, status: str | None = None) -> list[ParkingSession]:
         """All sessions (or those with ``status`` open/closed), oldest entry first."""
-        query = select(sessions).order_by(sessions.c.entry_time, sessions.c.id)
-        if status is not None:
-            query = query.where(sessions.c.status == status)
-        with self.engine.connect() as conn:
-            return [_session(row) for row in conn.execute(query)]
+        return [_session(row) for row in self._rows(sessions, sessions.c.entry_time, status)]
 
     def open_embeddings(self, before: datetime) -> tuple[list[ParkingSession], np.ndarray]:
         """Open sessions that entered at or before ``before`` and their embeddings [N, D]."""
@@ -186,8 +211,7 @@ class Store:
                  .order_by(sessions.c.id))
         with self.engine.connect() as conn:
             rows = list(conn.execute(query))
-        vectors = np.stack([_vector(row.embedding) for row in rows]) if rows else np.zeros((0, 0), np.float32)
-        return [_session(row) for row in rows], vectors
+        return [_session(row) for row in rows], _vectors(rows)
 
     def close_session(self, session_id: int, gate: str, time: datetime, similarity: float | None,
                       fee: Decimal, currency: str, closed_by: str) -> ParkingSession:
@@ -249,14 +273,88 @@ class Store:
                 raise StoreError(f"review {review_id} was already resolved ({done.resolution}"
                                  f"{f' session {done.resolved_session}' if done.resolved_session else ''}) by "
                                  f"{done.resolved_by} at {done.resolved_at.isoformat()}: nothing changed")
+            exit_id = conn.execute(select(reviews.c.exit_id).where(reviews.c.id == review_id)).scalar()
             if session_id is not None:
                 changed = conn.execute(update(sessions).where(sessions.c.id == session_id, sessions.c.status == "open")
-                                       .values(status="closed", **(close or {}))).rowcount
+                                       .values(status="closed", exit_id=exit_id, **(close or {}))).rowcount
                 if changed != 1:
                     raise SessionClosedError(f"parking session {session_id} is not open (already closed, or no such "
                                              f"id): review {review_id} left open; pick an open session from "
                                              "`vehiclekit parking review`")
+            if exit_id is not None:        # a settlement's exit: it leaves the next settlement's problem
+                conn.execute(update(exits).where(exits.c.id == exit_id, exits.c.status == "review")
+                             .values(status="no-match" if session_id is None else "charged", session_id=session_id))
         return self.review(review_id)
+
+    # --- exits recorded for settlement ----------------------------------------------------------
+    def add_exit(self, vehicle_type: str, type_confidence: float | None, embedding: np.ndarray, gate: str,
+                 time: datetime, image: str | None = None, make: str | None = None,
+                 make_confidence: float | None = None) -> RecordedExit:
+        """Store an exit to be charged by a later settlement (status ``pending``); returns once committed."""
+        values = {"status": "pending", "gate": gate, "time": require_aware(time, "exit time"), "image": image,
+                  **_observed(vehicle_type, type_confidence, embedding, make, make_confidence)}
+        return self.recorded_exit(self._insert(exits, values))
+
+    def recorded_exit(self, exit_id: int) -> RecordedExit:
+        """One recorded exit by id; :class:`StoreError` when there is none."""
+        return _recorded_exit(self._row(exits, exit_id, "recorded exit", "`vehiclekit parking sessions --exits`"))
+
+    def recorded_exits(self, status: str | None = None) -> list[RecordedExit]:
+        """Every recorded exit (or those with ``status``), in time order."""
+        return [_recorded_exit(row) for row in self._rows(exits, exits.c.time, status)]
+
+    def settlement_problem(self, until: datetime) -> tuple[list[RecordedExit], np.ndarray, list[ParkingSession], np.ndarray]:
+        """What a settlement up to ``until`` decides over, read in one transaction: the exits not yet
+        charged (``pending``, and those awaiting a person, who are somebody too) and the sessions open
+        then, each with its embeddings [N, D]."""
+        until = require_aware(until, "settlement time")
+        with self.engine.begin() as conn:
+            exit_rows = list(conn.execute(select(exits).where(exits.c.status.in_(("pending", "review")),
+                                                             exits.c.time <= until).order_by(exits.c.time, exits.c.id)))
+            session_rows = list(conn.execute(select(sessions).where(sessions.c.status == "open",
+                                                                   sessions.c.entry_time <= until).order_by(sessions.c.id)))
+        return ([_recorded_exit(r) for r in exit_rows], _vectors(exit_rows),
+                [_session(r) for r in session_rows], _vectors(session_rows))
+
+    def apply_settlement(self, charges: list[dict[str, Any]], to_review: list[dict[str, Any]]) -> list[int]:
+        """Charge and send to review in one transaction. ``charges``: ``exit_id``, ``session_id``,
+        ``similarity``, ``confidence`` and the session's ``close`` values; ``to_review``: ``exit_id``,
+        the ``review`` row and the ``proposed_session`` / ``similarity`` / ``confidence`` (or None).
+        Every exit must still be pending and every session open: otherwise another settler or gate
+        came first, nothing is written and :class:`SettlementConflict` is raised (settle again).
+        Returns the new review ids, in order."""
+        with self.engine.begin() as conn:
+            for c in charges:
+                pair = {"session_id": c["session_id"], "proposed_session": c["session_id"],
+                        "similarity": c["similarity"], "confidence": c["confidence"]}
+                charged = conn.execute(update(exits).where(exits.c.id == c["exit_id"], exits.c.status == "pending")
+                                       .values(status="charged", **pair)).rowcount
+                closed = charged and conn.execute(
+                    update(sessions).where(sessions.c.id == c["session_id"], sessions.c.status == "open")
+                    .values(status="closed", exit_id=c["exit_id"], **c["close"])).rowcount
+                if not closed:
+                    raise SettlementConflict(f"exit {c['exit_id']} or session {c['session_id']} was settled meanwhile")
+            review_ids = []
+            for r in to_review:
+                row = {**r["review"], "candidates": json.dumps(r["review"]["candidates"]), "exit_id": r["exit_id"]}
+                review_id = conn.execute(insert(reviews).values(**row)).inserted_primary_key[0]
+                proposal = {"proposed_session": r["proposed_session"], "similarity": r["similarity"],
+                            "confidence": r["confidence"], "review_id": review_id}
+                if conn.execute(update(exits).where(exits.c.id == r["exit_id"], exits.c.status == "pending")
+                                .values(status="review", **proposal)).rowcount != 1:
+                    raise SettlementConflict(f"exit {r['exit_id']} was settled meanwhile")
+                review_ids.append(review_id)
+        return review_ids
+
+    def labelled_pairs(self) -> list[tuple[float | None, bool]]:
+        """The car park's own labelled cases for calibration: every recorded exit a person resolved,
+        as (the settlement's pair confidence, or None when it proposed no session; whether the
+        person charged the proposed session)."""
+        query = (select(exits.c.confidence, exits.c.proposed_session, exits.c.session_id)
+                 .where(exits.c.review_id.is_not(None), exits.c.status.in_(("charged", "no-match"))))
+        with self.engine.connect() as conn:
+            return [(None if r.proposed_session is None else r.confidence,
+                     r.proposed_session is not None and r.proposed_session == r.session_id) for r in conn.execute(query)]
 
     # --- traffic events -----------------------------------------------------------------------
     def add_events(self, items: list[tuple[TrafficEvent, np.ndarray]]) -> None:
@@ -275,8 +373,29 @@ class Store:
             query = query.where(events.c.time < require_aware(end, "end"))
         with self.engine.connect() as conn:
             rows = list(conn.execute(query))
-        vectors = np.stack([_vector(row.embedding) for row in rows]) if rows else np.zeros((0, 0), np.float32)
-        return [TrafficEvent(**{k: v for k, v in row._mapping.items() if k != "embedding"}) for row in rows], vectors
+        return [TrafficEvent(**{k: v for k, v in row._mapping.items() if k != "embedding"}) for row in rows], _vectors(rows)
+
+    # --- one row in, one row out ------------------------------------------------------------------
+    def _insert(self, table: Table, values: dict[str, Any]) -> int:
+        """Insert one row, committed; its id."""
+        with self.engine.begin() as conn:
+            return conn.execute(insert(table).values(**values)).inserted_primary_key[0]
+
+    def _row(self, table: Table, row_id: int, what: str, listing: str) -> Any:
+        """One row by id; :class:`StoreError` naming ``what`` and where to list them when there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.id == row_id)).first()
+        if row is None:
+            raise StoreError(f"no {what} {row_id} in {self.target}: list them with {listing}")
+        return row
+
+    def _rows(self, table: Table, time: Column, status: str | None) -> list[Any]:
+        """Every row (or those with ``status``), by ``time`` then id."""
+        query = select(table).order_by(time, table.c.id)
+        if status is not None:
+            query = query.where(table.c.status == status)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
 
     def __repr__(self) -> str:
         return f"Store({self.target!r})"

@@ -17,6 +17,8 @@ import numpy as np
 
 from vehiclekit.errors import DatasetNotFoundError
 
+#: The vehicle-reid splits.
+SPLITS = ("train", "val", "test")
 #: Where the synthetic day starts (UTC): entries fall in the 14 hours after it.
 DEFAULT_START = datetime(2026, 3, 28, 6, 0, tzinfo=UTC)
 
@@ -64,6 +66,34 @@ def synthetic_visits(pairs: list[tuple[str, str, dict[int, Path]]], seed: int = 
         entry = start + timedelta(seconds=round(float(entries[slot])))
         visits.append(Visit(identity, kind, images, entry, entry + timedelta(seconds=round(float(stays[slot])))))
     return sorted(visits, key=lambda v: v.entry_time)
+
+
+def distractor_splits(split: str, unseen: bool = False) -> list[str]:
+    """The splits distractors for ``split`` come from: for val only train, so that what is chosen on
+    val never sees a test image; for test every other split, or with ``unseen`` only val (vehicles
+    the re-ID model never trained on, as every vehicle of a real car park is)."""
+    if split == "val":
+        return ["train"]
+    return ["val"] if unseen else [s for s in SPLITS if s != split]
+
+
+def distractor_visits(root: Path, split: str, inside: int, visits: list[Visit], seed: int,
+                      unseen: bool = False) -> list[Visit]:
+    """Vehicles of :func:`distractor_splits` that enter during the scored entries and never leave,
+    until ``inside`` vehicles are in the lot (the scored exits must find their own among them)."""
+    extra = inside - len(visits)
+    if extra <= 0:
+        return []
+    others = [p for s in distractor_splits(split, unseen) for p in reid_pairs(root, s)]
+    if extra > len(others):
+        raise ValueError(f"--inside {inside}: only {len(others) + len(visits)} vehicles exist in vehicle-reid")
+    rng = np.random.default_rng(seed + 1)
+    chosen = [others[i] for i in rng.choice(len(others), extra, replace=False)]
+    first, last = min(v.entry_time for v in visits), max(v.entry_time for v in visits)
+    span = max((last - first).total_seconds(), 1.0)
+    far = max(v.exit_time for v in visits) + timedelta(days=1)
+    return [Visit(identity, kind, images, first + timedelta(seconds=float(rng.uniform(0, span))), far)
+            for identity, kind, images in chosen]
 
 
 def write_manifest(visits: list[Visit], path: str | os.PathLike, entry_cam: int = 1,

@@ -43,6 +43,11 @@ class VehicleReID:
 
     ``precision="int8"`` loads the zoo model's INT8 variant (static QDQ from ``train-vehicle
     quantize``; faster on CPU, its card states the accuracy it costs) instead of fp32.
+
+    ``crops=(0.9, 0.8, 0.7)`` embeds each image several times, whole and as central crops of those
+    fractions of its height and width, and averages the unit vectors: several views of one vehicle,
+    at 1 + len(crops) times the cost. The parking and statistics applications use
+    :data:`PARKING_CROPS` (chosen on the val split, docs/results.md §22).
     """
 
     #: Images per ONNX Runtime run (bounds memory).
@@ -50,7 +55,11 @@ class VehicleReID:
 
     def __init__(self, model: str = "vehicle-reid", model_path: str | os.PathLike | None = None,
                  providers: Sequence[str] | None = None, threads: int | None = None,
-                 url: "str | TritonClient | None" = None, session: Any = None, precision: str = "fp32"):
+                 url: "str | TritonClient | None" = None, session: Any = None, precision: str = "fp32",
+                 crops: Sequence[float] = ()):
+        if not all(0 < f < 1 for f in crops):
+            raise ValueError(f"crops are fractions of the image in (0, 1), got {tuple(crops)}")
+        self.crops = tuple(crops)
         self.session, self.model_path, self.metadata = open_model(
             model, model_path, REID_TASK, REID, providers, threads, url, session, precision
         )
@@ -74,11 +83,33 @@ class VehicleReID:
         return self._run([load_image(images)])[0]
 
     def _run(self, images_bgr: list[np.ndarray]) -> np.ndarray:
+        total = self._embed(images_bgr)
+        for fraction in self.crops:
+            total = total + self._embed([central_crop(image, fraction) for image in images_bgr])
+        return total if not self.crops else _unit(total)
+
+    def _embed(self, images_bgr: list[np.ndarray]) -> np.ndarray:
         meta = self.metadata
         batch = classifier_input(images_bgr, tuple(meta.input_size), tuple(meta.mean), tuple(meta.std))
         (embeddings,) = self.session.run([EMBEDDING_OUTPUT], {INPUT_NAME: batch})
         # Already unit length from the model; normalising again is idempotent and guards custom exports.
-        return (embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)).astype(np.float32)
+        return _unit(embeddings)
 
     def __repr__(self) -> str:
-        return f"VehicleReID(model={self.metadata.name!r}, version={self.metadata.version!r}, dim={self.dim})"
+        crops = f", crops={self.crops}" if self.crops else ""
+        return f"VehicleReID(model={self.metadata.name!r}, version={self.metadata.version!r}, dim={self.dim}{crops})"
+
+
+#: Central crops the parking and statistics applications average with the whole image.
+PARKING_CROPS = (0.9, 0.8, 0.7)
+
+
+def central_crop(image: np.ndarray, fraction: float) -> np.ndarray:
+    """The central ``fraction`` of ``image``'s height and width."""
+    h, w = image.shape[:2]
+    dy, dx = int(h * (1 - fraction) / 2), int(w * (1 - fraction) / 2)
+    return image[dy:h - dy, dx:w - dx]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)).astype(np.float32)

@@ -31,6 +31,7 @@ from vehiclekit.models.reid import BackboneEmbedder, ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import load_checkpoint, seed_everything, write_json
 from vehiclekit.training.datasets import ImageDataset, ReidImage, load_vehicle_reid
+from vehiclekit.training.reid.adabn import adapt_batchnorm
 from vehiclekit.training.reid.data import as_labeled
 from vehiclekit.training.reid.metrics import cosine_distance, evaluate_ranking
 from vehiclekit.training.reid.rerank import k_reciprocal_rerank
@@ -49,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--img-size", type=int, default=64, help="--init / --random-init: square input size (runs and ONNX carry their own)")
     p.add_argument("--rerank", action="store_true",
                    help="also report k-reciprocal re-ranking, k1 and k2 chosen on the val split (lambda 0.3)")
+    p.add_argument("--adabn", action="store_true",
+                   help="RUN_DIR only: first re-estimate the BatchNorm statistics on the evaluated split's images, "
+                        "without their labels (AdaBN: adapting to a car park's own cameras)")
     p.add_argument("--split", choices=("test", "val"), default="test")
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
     p.add_argument("--threads", type=int, default=2, help="torch / ONNX Runtime intra-op threads")
@@ -60,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     chosen = [bool(args.model), bool(args.init), args.random_init]
     if sum(chosen) != 1:
         raise SystemExit("evaluate-reid: pass exactly one of RUN_DIR / MODEL.onnx, --init CKPT or --random-init")
+    if args.adabn and (not args.model or args.model.endswith(".onnx")):
+        raise SystemExit("evaluate-reid --adabn needs a RUN_DIR (an exported ONNX has its BatchNorm folded)")
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     root = data_root(args.data)
@@ -72,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
         source, name, default_out = {"onnx": args.model, "img_size": list(reid.metadata.input_size)}, Path(args.model).stem, None
     elif args.model:
         embedder, img_size = load_run_embedder(Path(args.model))
+        if args.adabn:
+            adapt_batchnorm(embedder, eval_dataset(images, img_size, embedder.model.arch))
         featurize = lambda ims: embed(embedder, eval_dataset(ims, img_size, embedder.model.arch))  # noqa: E731
-        source, name, default_out = {"run": args.model, "img_size": img_size}, Path(args.model).name, Path(args.model)
+        source, name, default_out = {"run": args.model, "img_size": img_size, "adabn": args.adabn}, \
+            Path(args.model).name + ("-adabn" if args.adabn else ""), Path(args.model)
     else:
         if args.init == "imagenet":
             arch = args.arch or "efficientnet-lite0"
@@ -89,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         rerank = tune_rerank(featurize(val_images), val_images)
         source["rerank_chosen_on_val"] = rerank
     report = {"split": args.split, **source, **cross_camera_report(featurize(images), images, rerank)}
-    suffix = "-rerank" if args.rerank else ""
+    suffix = ("-adabn" if args.adabn else "") + ("-rerank" if args.rerank else "")
     out = Path(args.out) if args.out else (default_out / f"evaluate-reid{suffix}.json" if default_out
                                            else Path(f"runs/evaluate/reid-{name}{suffix}.json"))
     out.parent.mkdir(parents=True, exist_ok=True)
