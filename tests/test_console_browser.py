@@ -46,8 +46,8 @@ def unit(*values: float) -> np.ndarray:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, data_dir) -> dict:
     """A labeling queue written by `train-vehicle select` (the shipped model, BALD) over 7 real
-    images; a parking store where a car's exit was too close to two open sessions (the same car and
-    another) and awaits review; today's traffic."""
+    images; a parking store where a settlement found a car's recorded exit too close to two open
+    sessions (the same car and another) and sent it to review; today's traffic."""
     from vehiclekit.training.cli import main as train_vehicle
 
     tmp = tmp_path_factory.mktemp("console")
@@ -68,9 +68,11 @@ def world(tmp_path_factory, data_dir) -> dict:
     same = lot.enter(str(cars[10]), "north", t0, vehicle_type="car", embedding=unit(1, 0.02, 0))
     other = lot.enter(str(cars[11]), "north", t0 + timedelta(minutes=5), vehicle_type="car",
                       embedding=unit(1, -0.02, 0))
-    ambiguous = lot.exit(str(exit_picture), "south", t0 + timedelta(hours=2), vehicle_type="car",
-                         embedding=unit(1, 0, 0))
-    assert ambiguous.needs_review
+    recorded = lot.record_exit(str(exit_picture), "south", t0 + timedelta(hours=2), vehicle_type="car",
+                               embedding=unit(1, 0, 0))
+    settlement = lot.settle(until=t0 + timedelta(hours=3))     # billing after the stay: too close to call
+    assert settlement.receipts == [] and [case.exit_id for case in settlement.review] == [recorded.id]
+    ambiguous = settlement.review[0]
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     kinds = ("car", "truck", "van")
     entries = [(TrafficEvent(time=today + timedelta(hours=7, minutes=20 * i), gate="north", direction="entry",
@@ -80,6 +82,7 @@ def world(tmp_path_factory, data_dir) -> dict:
     Store(tmp / "stats.db").add_events(entries + exits)
     return {"tmp": tmp, "queue": tmp / "queue.json", "labels": tmp / "labels.db", "parking": tmp / "parking.db",
             "stats": tmp / "stats.db", "sessions": (same.id, other.id), "review": ambiguous.review_id,
+            "exit": recorded.id,
             "images": [Path(item.image) for item in queue.items]}
 
 
@@ -175,6 +178,8 @@ def test_resolve_one_parking_case_through_the_page_charges_it_exactly_once(conso
     browser.get(console + "/parking")
     case = browser.find_element(By.ID, f"case-{world['review']}")
     assert len(case.find_elements(By.TAG_NAME, "img")) == 3           # the exit beside both candidates
+    proposal = case.find_element(By.CLASS_NAME, "proposal").text       # what the settlement proposed, and how sure
+    assert f"exit {world['exit']}" in proposal and "confidence 0.000" in proposal
     assert all(img.get_property("naturalWidth") > 0 for img in case.find_elements(By.TAG_NAME, "img"))
     screenshot(browser, "parking")
     page_one = browser.current_window_handle
@@ -196,6 +201,7 @@ def test_resolve_one_parking_case_through_the_page_charges_it_exactly_once(conso
     assert (review.resolution, review.resolved_session, review.resolved_by) == ("match", first, "alice")
     assert session.status == "closed" and session.fee is not None and session.fee > Decimal(0)
     assert [s.id for s in store.sessions("closed")] == [first]
+    assert store.recorded_exit(world["exit"]).status == "charged" and session.exit_id == world["exit"]
 
 
 def test_traffic_page_shows_todays_counts(console, browser):

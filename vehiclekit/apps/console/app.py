@@ -155,7 +155,8 @@ def create_app(config: ConsoleConfig) -> Flask:
             for session_id, _ in case.candidates:
                 if session_id not in sessions:
                     sessions[session_id] = parking_store.session(session_id)
-        return render_template("parking.html", cases=cases, sessions=sessions,
+        proposals = {case.id: parking_store.recorded_exit(case.exit_id) for case in cases if case.exit_id is not None}
+        return render_template("parking.html", cases=cases, sessions=sessions, proposals=proposals,
                                open_sessions=sorted((s for s in sessions.values() if s.status == "open"),
                                                     key=lambda s: s.entry_time))
 
