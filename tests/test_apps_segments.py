@@ -13,7 +13,8 @@ import pytest
 from vehiclekit.apps import SegmentError, Store, TrafficEvent, load_segments
 from vehiclekit.apps.observer import Observer
 from vehiclekit.apps.segments import DEFAULT_SEGMENTS
-from vehiclekit.apps.stats import traffic_report, write_report
+from vehiclekit.apps.report_files import write_report
+from vehiclekit.apps.stats import traffic_report
 from vehiclekit.training.datasets import load_stanford_cars, load_vehicle_reid
 
 MAKES = ("Audi", "BMW", "Ferrari", "Ford", "Mercedes-Benz", "Toyota")

@@ -13,12 +13,8 @@ import pytest
 
 from vehiclekit.apps import Store, TrafficEvent
 from vehiclekit.apps.events import ManifestError, TrafficRecorder, read_manifest
-from vehiclekit.apps.stats import (
-    bucket_range,
-    bucket_start,
-    traffic_report,
-    write_report,
-)
+from vehiclekit.apps.report_files import write_report
+from vehiclekit.apps.stats import bucket_range, bucket_start, traffic_report
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

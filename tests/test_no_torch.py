@@ -21,7 +21,7 @@ def test_importing_the_sdk_and_cli_loads_no_torch():
         f"""
         import sys
         import vehiclekit, vehiclekit.sdk, vehiclekit.cli
-        from vehiclekit import VehicleClassifier, VehicleDetector, VehicleRecognizer
+        from vehiclekit import VehicleClassifier, VehicleDetector, VehicleRecognizer, VehicleReID, Gallery
         from vehiclekit import Prediction, Detection, RecognizedVehicle
         loaded = [name for name in {HEAVY!r} if name in sys.modules]
         assert not loaded, f"imported {{loaded}}"

@@ -33,6 +33,7 @@ from vehiclekit.sdk import (
     annotate_whole_image,
     load_image,
 )
+from vehiclekit.sdk.image import IMAGE_SUFFIXES
 from vehiclekit.sdk.recognizer import ATTRIBUTE_MODELS, DEFAULT_MIN_BOX_SIZE
 from vehiclekit.serving import cli as serving_cli
 
@@ -46,7 +47,6 @@ SAMPLE_MIN_AREA = 32 * 32
 #: The committed vehicle-types split; ``--data-samples`` shows images of its test part (never trained on).
 VEHICLE_TYPES_SPLIT = Path(__file__).resolve().parent / "training" / "splits" / "vehicle-types.json"
 #: Image suffixes the annotated copy keeps; anything else is written as PNG.
-WRITABLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 PREDICT_EPILOG = f"""\
 output (one line per vehicle):
@@ -282,7 +282,7 @@ def save_annotated(result: ImageResult, out_dir: Path, used: set[str]) -> None:
     else:
         canvas = annotate(result.image, result.vehicles)
     source = Path(result.name)
-    suffix = source.suffix.lower() if source.suffix.lower() in WRITABLE_SUFFIXES else ".png"
+    suffix = source.suffix.lower() if source.suffix.lower() in IMAGE_SUFFIXES else ".png"
     filename, n = source.stem + suffix, 1
     while filename in used:
         n += 1

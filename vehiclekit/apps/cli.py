@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from vehiclekit.apps.calibration import DEFAULT_ALPHA, DEFAULT_DELTA
-from vehiclekit.apps.errors import TariffError
+from vehiclekit.apps.cli_common import lot_from_args, show
 from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 from vehiclekit.apps.segments import DEFAULT_SEGMENTS
 from vehiclekit.apps.settlement import DEFAULT_CUT, DEFAULT_FLOOR
@@ -220,8 +220,9 @@ def run_stats_ingest(args: argparse.Namespace) -> int:
 
 
 def run_stats_report(args: argparse.Namespace) -> int:
+    from vehiclekit.apps.report_files import write_report
     from vehiclekit.apps.segments import load_segments
-    from vehiclekit.apps.stats import traffic_report, write_report
+    from vehiclekit.apps.stats import traffic_report
     from vehiclekit.apps.store import Store
     from vehiclekit.apps.times import parse_time
 
@@ -248,48 +249,31 @@ def run_stats_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lot(args: argparse.Namespace, **settlement):
-    from vehiclekit.apps.observer import Observer
-    from vehiclekit.apps.parking import ParkingLot
-    from vehiclekit.apps.store import Store
-    from vehiclekit.apps.tariff import load_tariff
-
-    if args.tariff is None:
-        raise TariffError("no tariff: pass --tariff FILE or set VEHICLEKIT_TARIFF (example: deploy/tariff.example.yaml)")
-    return ParkingLot(load_tariff(args.tariff), Store(args.db), threshold=getattr(args, "threshold", DEFAULT_THRESHOLD),
-                      margin=getattr(args, "margin", DEFAULT_MARGIN), observer=Observer(args.crop, makes=True),
-                      **settlement)
-
-
 def _time(args: argparse.Namespace):
     from vehiclekit.apps.times import now, parse_time
 
     return parse_time(args.time, "--time") if args.time else now()
 
 
-def _show(result, as_json: bool) -> None:
-    print(result.model_dump_json() if as_json else str(result))
-
-
 def run_enter(args: argparse.Namespace) -> int:
-    _show(_lot(args).enter(args.image, args.gate, _time(args)), args.json)
+    show(lot_from_args(args).enter(args.image, args.gate, _time(args)), args.json)
     return 0
 
 
 def run_exit(args: argparse.Namespace) -> int:
     if (args.image is None) == (args.session is None):
         raise ValueError("give the exit IMAGE, or --session ID to close a session by hand (not both)")
-    lot = _lot(args)
+    lot = lot_from_args(args)
     if args.session is not None:
         result = lot.close(args.session, args.gate, _time(args))
     else:
         result = lot.exit(args.image, args.gate, _time(args))
-    _show(result, args.json)
+    show(result, args.json)
     return REVIEW_EXIT_STATUS if result.needs_review else 0
 
 
 def run_record_exit(args: argparse.Namespace) -> int:
-    _show(_lot(args).record_exit(args.image, args.gate, _time(args)), args.json)
+    show(lot_from_args(args).record_exit(args.image, args.gate, _time(args)), args.json)
     return 0
 
 
@@ -303,9 +287,9 @@ def run_settle(args: argparse.Namespace) -> int:
         except (OSError, ValueError, KeyError) as e:
             raise ValueError(f"cannot read the calibration {args.calibration} ({e}): write one with "
                              "`vehiclekit parking calibrate --save FILE`") from None
-    lot = _lot(args, floor=args.floor, cut=cut)
+    lot = lot_from_args(args, floor=args.floor, cut=cut)
     result = lot.settle(parse_time(args.until, "--until") if args.until else now())
-    _show(result, args.json)
+    show(result, args.json)
     if result.review and not args.json:
         print("resolve the review cases with `vehiclekit parking review` / `parking resolve`, or in the console")
     return 0
@@ -367,8 +351,8 @@ def run_review(args: argparse.Namespace) -> int:
 def run_resolve(args: argparse.Namespace) -> int:
     if not args.by:
         raise ValueError("say who resolves the case: --by NAME (stored with the decision)")
-    lot = _lot(args)
-    _show(lot.resolve(args.case, args.match, args.by), args.json)
+    lot = lot_from_args(args)
+    show(lot.resolve(args.case, args.match, args.by), args.json)
     return 0
 
 
@@ -381,7 +365,7 @@ def run_sessions(args: argparse.Namespace) -> int:
     else:
         rows = store.reviews() if args.reviews else store.sessions(None if args.status == "all" else args.status)
     for row in rows:
-        _show(row, args.json)
+        show(row, args.json)
     if not rows and not args.json:
         kind = "recorded exits" if args.exits else "reviews" if args.reviews else "sessions"
         print(f"no {'' if args.status == 'all' or kind != 'sessions' else args.status + ' '}{kind}")

@@ -21,9 +21,8 @@ from vehiclekit.apps.results import TrafficEvent
 from vehiclekit.apps.store import Store
 from vehiclekit.apps.times import parse_time, require_aware
 from vehiclekit.errors import VehiclekitError
-from vehiclekit.sdk.image import ImageInput
+from vehiclekit.sdk.image import IMAGE_SUFFIXES, ImageInput
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 MANIFEST_COLUMNS = ("image", "gate", "direction", "time")
 
 

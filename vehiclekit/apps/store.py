@@ -8,141 +8,33 @@ same code on PostgreSQL (driver: ``psycopg``; the store and parking tests run on
 ``"sqlite://"`` is an in-memory store.
 
 Times are stored as UTC and returned timezone-aware (UTC); naive datetimes are refused. Embeddings
-are float32 bytes; money is stored as decimal text (exact).
+are float32 bytes; money is stored as decimal text (exact). The tables: :mod:`vehiclekit.apps.schema`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Float,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    insert,
-    inspect,
-    select,
-    update,
-)
-from sqlalchemy import text as sql
-from sqlalchemy.engine import Engine
+from sqlalchemy import Column, Table, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.types import TypeDecorator
 
 from vehiclekit.apps.errors import SessionClosedError, SettlementConflict, StoreError
 from vehiclekit.apps.results import ParkingSession, RecordedExit, Review, TrafficEvent
+from vehiclekit.apps.schema import (
+    add_missing_columns,
+    events,
+    exits,
+    metadata,
+    reviews,
+    sessions,
+)
 from vehiclekit.apps.times import require_aware
 from vehiclekit.db import store_engine
-
-
-class UtcDateTime(TypeDecorator):
-    """Aware datetimes in, stored as naive UTC, aware UTC out."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return require_aware(value).astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-metadata = MetaData()
-sessions = Table(
-    "sessions", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("status", String(8), nullable=False, index=True),            # open | closed
-    Column("vehicle_type", String(32), nullable=False),
-    Column("type_confidence", Float),
-    Column("embedding", LargeBinary, nullable=False),
-    Column("entry_gate", String(64), nullable=False),
-    Column("entry_time", UtcDateTime, nullable=False),
-    Column("entry_image", Text),
-    Column("exit_gate", String(64)),
-    Column("exit_time", UtcDateTime),
-    Column("similarity", Float),
-    Column("fee", String(32)),
-    Column("currency", String(3)),
-    Column("closed_by", String(8)),                                      # match | manual
-    Column("make", String(64)),
-    Column("make_confidence", Float),
-    Column("exit_id", Integer),                                          # the recorded exit a settlement charged
-)
-exits = Table(
-    "exits", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("status", String(8), nullable=False, index=True),            # pending | charged | review | no-match
-    Column("gate", String(64), nullable=False),
-    Column("time", UtcDateTime, nullable=False, index=True),
-    Column("vehicle_type", String(32), nullable=False),
-    Column("type_confidence", Float),
-    Column("embedding", LargeBinary, nullable=False),
-    Column("image", Text),
-    Column("make", String(64)),
-    Column("make_confidence", Float),
-    Column("session_id", Integer),                                       # charged to
-    Column("proposed_session", Integer),                                 # the settlement's pair, if any
-    Column("similarity", Float),                                         # of the proposed pair
-    Column("confidence", Float),                                         # of the proposed pair (assignment)
-    Column("review_id", Integer),
-)
-reviews = Table(
-    "reviews", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(10), nullable=False),                          # unmatched | ambiguous
-    Column("gate", String(64), nullable=False),
-    Column("time", UtcDateTime, nullable=False),
-    Column("vehicle_type", String(32), nullable=False),
-    Column("image", Text),
-    Column("candidates", Text, nullable=False),                          # JSON [[session id, similarity], ...]
-    Column("resolution", String(8)),                                     # NULL (open) | match | no-match
-    Column("resolved_session", Integer),
-    Column("resolved_by", String(64)),
-    Column("resolved_at", UtcDateTime),
-    Column("exit_id", Integer),                                          # a settlement's recorded exit
-)
-events = Table(
-    "events", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("time", UtcDateTime, nullable=False, index=True),
-    Column("gate", String(64), nullable=False),
-    Column("direction", String(5), nullable=False),                      # entry | exit
-    Column("vehicle_type", String(32), nullable=False),
-    Column("type_confidence", Float),
-    Column("embedding", LargeBinary, nullable=False),
-    Column("image", Text),
-    Column("make", String(64)),
-    Column("make_confidence", Float),
-)
-#: Columns added to a table after its first release: (table, column, SQL type). A store created
-#: before gets them with ALTER TABLE on open (nullable, so old rows read as None).
-ADDED_COLUMNS = ((events, "make", "VARCHAR(64)"), (events, "make_confidence", "FLOAT"),
-                 (sessions, "make", "VARCHAR(64)"), (sessions, "make_confidence", "FLOAT"),
-                 (reviews, "resolution", "VARCHAR(8)"), (reviews, "resolved_session", "INTEGER"),
-                 (reviews, "resolved_by", "VARCHAR(64)"), (reviews, "resolved_at", "TIMESTAMP"),
-                 (sessions, "exit_id", "INTEGER"), (reviews, "exit_id", "INTEGER"))
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    present = {t.name: {c["name"] for c in inspect(engine).get_columns(t.name)} for t, _, _ in ADDED_COLUMNS}
-    with engine.begin() as conn:
-        for table, column, sql_type in ADDED_COLUMNS:
-            if column not in present[table.name]:
-                conn.execute(sql(f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}"))
 
 
 def _vector(blob: bytes) -> np.ndarray:
@@ -183,7 +75,7 @@ class Store:
         try:
             self.engine = store_engine(target)
             metadata.create_all(self.engine)
-            _add_missing_columns(self.engine)
+            add_missing_columns(self.engine)
         except SQLAlchemyError as e:
             raise StoreError(f"cannot open the store {self.target}: {e.__class__.__name__}: {e.orig or e}; "
                              "check the path/URL and that its folder exists and is writable") from None

@@ -29,6 +29,8 @@ from PIL import Image
 
 from vehiclekit.errors import InvalidImageError
 
+#: File suffixes read as images where a folder is listed (training folders, labelling pools, `predict`).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 #: Largest image accepted, in pixels (width x height).
 MAX_PIXELS = 100_000_000
 #: Longest side accepted, in pixels.

@@ -22,9 +22,9 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from vehiclekit.errors import DatasetNotFoundError
+from vehiclekit.sdk.image import IMAGE_SUFFIXES
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 @dataclass(frozen=True)

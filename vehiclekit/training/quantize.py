@@ -48,6 +48,7 @@ from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.paths import data_root
 from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleReID
 from vehiclekit.sdk.detector import letterbox
+from vehiclekit.sdk.image import IMAGE_SUFFIXES
 from vehiclekit.sdk.session import create_session
 from vehiclekit.training import vehicle_type_v2
 from vehiclekit.training.datasets import LabeledImages, load_stanford_cars, load_vehicle_reid, read_bgr
@@ -177,7 +178,7 @@ def reid_check(root: Path, meta: ClassifierMetadata, count: int, seed: int) -> C
 
 
 def detector_check(source: Path, root: Path, count: int, seed: int) -> Check:
-    pool = sorted(p for p in (root / "coco-unlabeled").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    pool = sorted(p for p in (root / "coco-unlabeled").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not pool:
         raise VehiclekitError(f"no calibration images in {root / 'coco-unlabeled'}: point --data at the shared data folder")
     size = VehicleDetector(model_path=source).input_size

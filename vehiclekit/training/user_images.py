@@ -32,7 +32,8 @@ import cv2
 
 from vehiclekit.errors import DatasetError
 from vehiclekit.labeling import LabelStore, is_label_store
-from vehiclekit.training.datasets import IMAGE_SUFFIXES, LabeledImages, stratified_split
+from vehiclekit.sdk.image import IMAGE_SUFFIXES
+from vehiclekit.training.datasets import LabeledImages, stratified_split
 
 #: Fewest images a class needs: one each for train, val and test.
 MIN_PER_CLASS = 3

@@ -175,12 +175,12 @@ def run_count(args: argparse.Namespace) -> int:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    from vehiclekit.apps.cli import _lot, _show
+    from vehiclekit.apps.cli_common import lot_from_args, show
     from vehiclekit.apps.video.lines import CountingLine
     from vehiclekit.apps.video.source import VideoSource, is_stream
 
     args.crop = "whole"                 # the observer recognises the crossing's crop as one vehicle
-    lot = _lot(args)
+    lot = lot_from_args(args)
     crops = args.crops or Path("parking-crops")
     lock = threading.Lock()
 
@@ -196,7 +196,7 @@ def run_watch(args: argparse.Namespace) -> int:
             with lock:                  # one recognition / store write at a time, results printed whole
                 result = (lot.enter if side == "entry" else lot.exit)(image, line.name, crossing.time,
                                                                       vehicle_type=crossing.vehicle_type)
-                _show(result, args.json)
+                show(result, args.json)
 
         start = _start_time(getattr(args, f"{side}_start"), source, f"--{side}-start")
         _counter(args, source, [line], start, on_crossing).run(source, progress=not args.json)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from vehiclekit.errors import VehiclekitError
-from vehiclekit.apps.events import IMAGE_SUFFIXES
+from vehiclekit.sdk.image import IMAGE_SUFFIXES
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from vehiclekit.errors import DatasetError, InvalidImageError
 from vehiclekit.labeling import LabelQueue, LabelStore, QueueItem, image_key
 from vehiclekit.models.factory import backbone_spec
-from vehiclekit.sdk.image import load_image
+from vehiclekit.sdk.image import IMAGE_SUFFIXES, load_image
 from vehiclekit.training.active import label_studio
 from vehiclekit.training.active.strategies import (
     UNCERTAINTY_STRATEGIES,
@@ -37,7 +37,6 @@ from vehiclekit.training.active.strategies import (
     uncertainty_scores,
 )
 from vehiclekit.training.checkpoint import load_checkpoint
-from vehiclekit.training.datasets import IMAGE_SUFFIXES
 from vehiclekit.training.ssl.data import folder_images
 from vehiclekit.training.transforms import eval_transform
 from vehiclekit.training.ups.selection import select_pseudo_labels
