@@ -44,6 +44,13 @@ class UtcDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+def _recognised() -> list[Column]:
+    """What was recognised of a vehicle at a gate, and its picture: new column objects for each table."""
+    return [Column("vehicle_type", String(32), nullable=False), Column("type_confidence", Float),
+            Column("embedding", LargeBinary, nullable=False), Column("image", Text), Column("make", String(64)),
+            Column("make_confidence", Float)]
+
+
 metadata = MetaData()
 sessions = Table(
     "sessions", metadata,
@@ -71,12 +78,7 @@ exits = Table(
     Column("status", String(8), nullable=False, index=True),            # pending | charged | review | no-match
     Column("gate", String(64), nullable=False),
     Column("time", UtcDateTime, nullable=False, index=True),
-    Column("vehicle_type", String(32), nullable=False),
-    Column("type_confidence", Float),
-    Column("embedding", LargeBinary, nullable=False),
-    Column("image", Text),
-    Column("make", String(64)),
-    Column("make_confidence", Float),
+    *_recognised(),
     Column("session_id", Integer),                                       # charged to
     Column("proposed_session", Integer),                                 # the settlement's pair, if any
     Column("similarity", Float),                                         # of the proposed pair
@@ -104,12 +106,7 @@ events = Table(
     Column("time", UtcDateTime, nullable=False, index=True),
     Column("gate", String(64), nullable=False),
     Column("direction", String(5), nullable=False),                      # entry | exit
-    Column("vehicle_type", String(32), nullable=False),
-    Column("type_confidence", Float),
-    Column("embedding", LargeBinary, nullable=False),
-    Column("image", Text),
-    Column("make", String(64)),
-    Column("make_confidence", Float),
+    *_recognised(),
 )
 #: Columns added to a table after its first release: (table, column, SQL type). A store created
 #: before gets them with ALTER TABLE on open (nullable, so old rows read as None).
