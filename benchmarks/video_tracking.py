@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vehiclekit.apps.video.proposals import DetectorProposals, MotionProposals
-from vehiclekit.apps.video.source import VideoSource
-from vehiclekit.apps.video.tracking import IouTracker
 from vehiclekit.paths import DEFAULT_SHARED
+from vehiclekit.video.proposals import DetectorProposals, MotionProposals
+from vehiclekit.video.source import VideoSource
+from vehiclekit.video.tracking import IouTracker
 
 VIDEO = DEFAULT_SHARED / "data" / "videos" / "parking-lot-top-down.mp4"
 #: car -> (first frame in view, last frame in view, lane: centre x below / above 270 px)

@@ -110,3 +110,28 @@ def test_modules_and_functions_stay_small():
     assert not new, f"over {MAX_MODULE_LINES} lines a module / {MAX_FUNCTION_LINES} a function: {new}; split them"
     assert not grown, f"known large units grew: {grown}"
     assert not fixed, f"now within the limits, remove from KNOWN_LARGE: {fixed}"
+
+
+#: Rooms and the rooms they must not import (imports run one way; docs: README, "What is in the box").
+FORBIDDEN = {
+    "vehiclekit.models": ("vehiclekit.sdk", "vehiclekit.video", "vehiclekit.apps", "vehiclekit.serving",
+                          "vehiclekit.training"),
+    "vehiclekit.sdk": ("vehiclekit.video", "vehiclekit.apps", "vehiclekit.serving", "vehiclekit.training"),
+    "vehiclekit.video": ("vehiclekit.apps", "vehiclekit.serving", "vehiclekit.training"),
+    "vehiclekit.apps": ("vehiclekit.serving", "vehiclekit.training"),
+    "vehiclekit.serving": ("vehiclekit.apps", "vehiclekit.video", "vehiclekit.training"),
+}
+
+
+def test_imports_run_one_way_between_the_rooms():
+    files = sorted(PACKAGE.rglob("*.py"))
+    modules = {module_name(f) for f in files}
+    upward = []
+    for path in files:
+        name = module_name(path)
+        for room, forbidden in FORBIDDEN.items():
+            if name == room or name.startswith(room + "."):
+                upward += [f"{name} -> {d}" for d in imported_modules(path, modules) if d.startswith(forbidden)]
+    assert upward == []
+    video = [p for p in files if module_name(p).startswith("vehiclekit.video")]
+    assert len(video) >= 6 and not [p.name for p in video if "argparse" in p.read_text()]    # a library, no command line

@@ -17,9 +17,9 @@ import time
 import pytest
 
 from vehiclekit.apps.store import Store
-from vehiclekit.apps.video.source import VideoSource, VideoSourceError
 from vehiclekit.cli import main as vehiclekit
 from vehiclekit.paths import REPO_ROOT
+from vehiclekit.video.source import VideoSource, VideoSourceError
 
 TOP_DOWN_LINE = "lane=0,216,768,216"
 GIF_LINE = "lane=0,140,300,140"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vehiclekit.apps.video.lines import CountingLine, LineCounter
-from vehiclekit.apps.video.tracking import IouTracker
+from vehiclekit.video.lines import CountingLine, LineCounter
+from vehiclekit.video.tracking import IouTracker
 
 HORIZONTAL = CountingLine("lane", (0, 200), (800, 200))      # drawn left to right: "in" is upward
 
@@ -96,8 +96,8 @@ def test_stopping_a_stream_with_ctrl_c_still_counts_the_vehicles_seen(capsys):
     """A vehicle crosses, then the operator presses Ctrl-C: its track is finished, typed and counted."""
     from datetime import UTC, datetime
 
-    from vehiclekit.apps.video.counter import VideoCounter
-    from vehiclekit.apps.video.source import Frame
+    from vehiclekit.video.counter import VideoCounter
+    from vehiclekit.video.source import Frame
 
     class Stream:
         name, fps, frame_count = "rtsp://camera", 10.0, None

@@ -19,7 +19,7 @@ import numpy as np
 from vehiclekit import __version__
 from vehiclekit.apps import cli as apps_cli
 from vehiclekit.apps.console.cli import add_console_parser
-from vehiclekit.apps.video.cli import add_count_parser
+from vehiclekit.apps.video_commands import add_count_parser
 from vehiclekit.errors import DatasetNotFoundError, VehiclekitError
 from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES, PRECISIONS
 from vehiclekit.paths import data_root

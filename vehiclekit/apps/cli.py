@@ -19,7 +19,7 @@ from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 from vehiclekit.apps.segments import DEFAULT_SEGMENTS
 from vehiclekit.apps.settlement import DEFAULT_CUT, DEFAULT_FLOOR
 from vehiclekit.apps.stats import DEFAULT_MIN_MAKE_CONFIDENCE
-from vehiclekit.apps.video.cli import add_watch_parser
+from vehiclekit.apps.video_commands import add_watch_parser
 
 #: Exit status of ``parking exit`` when the exit was not charged but sent to review.
 REVIEW_EXIT_STATUS = 3

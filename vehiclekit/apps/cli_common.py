@@ -1,6 +1,6 @@
 """What the parking command lines share: the lot their options describe, and how a result is printed.
 
-Used by :mod:`vehiclekit.apps.cli` (``vehiclekit parking ...``) and :mod:`vehiclekit.apps.video.cli`
+Used by :mod:`vehiclekit.apps.cli` (``vehiclekit parking ...``) and :mod:`vehiclekit.apps.video_commands`
 (``vehiclekit parking watch``), so neither imports the other's internals.
 """
 

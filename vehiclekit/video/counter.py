@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from vehiclekit.apps.video.lines import CountingLine, LineCounter
-from vehiclekit.apps.video.source import Frame, VideoSource
-from vehiclekit.apps.video.tracking import IouTracker, Track
+from vehiclekit.video.lines import CountingLine, LineCounter
+from vehiclekit.video.source import Frame, VideoSource
+from vehiclekit.video.tracking import IouTracker, Track
 
 EDGE_MARGIN = 2.0           # px: a box this close to the frame edge is cut by it
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vehiclekit.apps.video.lines import CountingLine
-from vehiclekit.apps.video.source import Frame
-from vehiclekit.apps.video.tracking import Track
+from vehiclekit.video.lines import CountingLine
+from vehiclekit.video.source import Frame
+from vehiclekit.video.tracking import Track
 
 LINE_COLOUR, BOX_COLOUR = (0, 200, 255), (60, 220, 60)
 

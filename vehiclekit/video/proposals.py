@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vehiclekit.apps.video.tracking import iou_matrix
+from vehiclekit.video.tracking import iou_matrix
 
 MEDIAN_GREY = 110.0
 #: Shorter sources than this go to the detector: background subtraction needs time to learn the scene.

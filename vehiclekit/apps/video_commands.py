@@ -101,9 +101,13 @@ def _start_time(text: str | None, source, what: str) -> datetime:
 
 
 def _counter(args: argparse.Namespace, source, lines, start, on_crossing=None, draw=None):
-    from vehiclekit.apps.video.counter import VideoCounter, vote
-    from vehiclekit.apps.video.proposals import AutoProposals, DetectorProposals, MotionProposals
     from vehiclekit.sdk import VehicleClassifier
+    from vehiclekit.video.counter import VideoCounter, vote
+    from vehiclekit.video.proposals import (
+        AutoProposals,
+        DetectorProposals,
+        MotionProposals,
+    )
 
     if args.detector == "motion":
         proposals = MotionProposals()
@@ -128,9 +132,9 @@ def _save_crop(folder: Path | None, prefix: str, crossing) -> str | None:
 
 
 def run_count(args: argparse.Namespace) -> int:
-    from vehiclekit.apps.video.annotate import VideoAnnotator
-    from vehiclekit.apps.video.lines import CountingLine
-    from vehiclekit.apps.video.source import VideoSource
+    from vehiclekit.video.annotate import VideoAnnotator
+    from vehiclekit.video.lines import CountingLine
+    from vehiclekit.video.source import VideoSource
 
     lines = [CountingLine.parse(text, f"line{i + 1}") for i, text in enumerate(args.line)]
     if len({line.name for line in lines}) != len(lines):
@@ -176,8 +180,8 @@ def run_count(args: argparse.Namespace) -> int:
 
 def run_watch(args: argparse.Namespace) -> int:
     from vehiclekit.apps.cli_common import lot_from_args, show
-    from vehiclekit.apps.video.lines import CountingLine
-    from vehiclekit.apps.video.source import VideoSource, is_stream
+    from vehiclekit.video.lines import CountingLine
+    from vehiclekit.video.source import VideoSource, is_stream
 
     args.crop = "whole"                 # the observer recognises the crossing's crop as one vehicle
     lot = lot_from_args(args)
