@@ -5,7 +5,7 @@ counters (success / failure, from its metrics endpoint), windows in which perf_a
 (it exits non-zero on any failed request) and the RSS curve, and plots it.
 
     bash benchmarks/setup_perf_analyzer.sh          # once
-    .venv/bin/python benchmarks/serving_soak.py --minutes 10 --concurrency 32 --json docs/soak.json --plot docs/soak.png
+    .venv/bin/python benchmarks/serving_soak.py --minutes 10 --concurrency 32 --json docs/studies/soak.json --plot docs/studies/soak.png
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (initial set, head training, MC dropout)")
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
     p.add_argument("--out", default="runs/frozen-features", help="feature cache (shared with `study label-efficiency-frozen`)")
-    p.add_argument("--docs", default="docs", help="writes active_learning_<task>.{json,md,png} here")
+    p.add_argument("--docs", default="docs/studies", help="writes active_learning_<task>.{json,md,png} here")
 
 
 def _budgets(text: str) -> list[float]:

@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="per process")
     p.add_argument("--part", default="1/1", help="K/N: run every N-th run starting at the K-th (parallel processes)")
     p.add_argument("--out", default="runs/label-efficiency", help="run directories (one folder per dataset)")
-    p.add_argument("--results", default="docs/label_efficiency", help="writes RESULTS_<dataset>.{json,md} and plots")
+    p.add_argument("--results", default="docs/studies/label_efficiency", help="writes RESULTS_<dataset>.{json,md} and plots")
 
 
 def _fractions(text: str) -> list[float]:

@@ -64,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (labelled subset, head init, dropout)")
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
     p.add_argument("--out", default="runs/frozen-features", help="feature cache (shared with `study active-learning`)")
-    p.add_argument("--docs", default="docs", help="writes label_efficiency_frozen_<task>.{json,md,png} here")
+    p.add_argument("--docs", default="docs/studies", help="writes label_efficiency_frozen_<task>.{json,md,png} here")
 
 
 def _fractions(text: str) -> list[float]:

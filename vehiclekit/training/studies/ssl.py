@@ -1,7 +1,7 @@
 """The self-supervised comparison table of issue 4, resumable: every method pretrained with the same
 budget (epochs, batch, resolution, backbone, unlabeled preset), then kNN and linear evaluation on the
 vehicle-types and Stanford Cars body-type test splits, next to a random-init backbone. Writes
-``docs/ssl_results.json`` and ``docs/ssl_results.md`` (with the command behind every number).
+``docs/studies/ssl_results.json`` and ``docs/studies/ssl_results.md`` (with the command behind every number).
 
     nohup train-vehicle study ssl --epochs 50 > runs/ssl-study.log 2>&1 &
     # killed or rebooted? the same command continues where it stopped
@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--nproc", type=int, default=1, help="pretrain under torchrun with N processes")
     p.add_argument("--out", default="runs/ssl-study", help="run directories and evaluation reports")
-    p.add_argument("--results", default="docs/ssl_results", help="writes RESULTS.json and RESULTS.md")
+    p.add_argument("--results", default="docs/studies/ssl_results", help="writes RESULTS.json and RESULTS.md")
 
 
 def run(args: argparse.Namespace) -> int:
