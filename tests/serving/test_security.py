@@ -69,6 +69,19 @@ def test_without_the_key_only_health_answers(secured, data_dir):
             VehicleClassifier(url=client).predict(data_dir / IMAGE)
 
 
+def test_without_the_key_grpc_refuses_too(secured, tls, data_dir, embedded):
+    """The gRPC side of the restriction (``--grpc-restricted-protocol``): a trusted grpcs:// client
+    without the key, or with a wrong one, gets the same clear ServerError; with the key it answers."""
+    server, api_key = secured
+    assert server.grpc_url.startswith("grpcs://")
+    for key, says in ((None, "none was sent"), ("not-the-key-0123456789", "the one sent is wrong")):
+        client = TritonClient(server.grpc_url, retries=0, api_key=key or "", tls_ca=tls[0], timeout=10)
+        with pytest.raises(ServerError, match=f"requires an API key \\({says}\\).*VEHICLEKIT_API_KEY"):
+            VehicleClassifier(url=client).predict(data_dir / IMAGE)
+    client = TritonClient(server.grpc_url, retries=0, api_key=api_key, tls_ca=tls[0], timeout=10)
+    assert VehicleClassifier(url=client).predict(data_dir / IMAGE).label == embedded.label
+
+
 def test_with_the_key_http_and_grpcs_answer_as_embedded(secured, tls, data_dir, embedded):
     server, api_key = secured
     assert server.grpc_url.startswith("grpcs://")

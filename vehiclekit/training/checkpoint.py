@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any, Callable
@@ -25,8 +26,16 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_atomic` (tensors and plain Python only)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load a checkpoint written by :func:`save_atomic` (tensors and plain Python only). A missing
+    file is a FileNotFoundError, a file torch cannot load a ValueError, each one line naming the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} {'is not a file' if path.exists() else 'does not exist'}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, KeyError, EOFError, RuntimeError) as e:
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        raise ValueError(f"{path} is not a checkpoint written by train-vehicle ({type(e).__name__}: {first_line})") from e
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except VehiclekitError as exc:
+    except (VehiclekitError, ValueError, OSError) as exc:
+        # A bad argument or input (a missing file, a backbone without ImageNet weights...): one line, no
+        # traceback. Commands also stop with SystemExit("message"), which Python prints as one line.
         print(f"train-vehicle {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

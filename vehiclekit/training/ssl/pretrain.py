@@ -45,6 +45,9 @@ from vehiclekit.training.ssl.simsiam import SimSiam
 from vehiclekit.training.schedules import warmup_cosine
 from vehiclekit.training.transforms import ssl_views_transform
 
+# Backbone of a random start, and of an ImageNet start (the shipped vehicle-type model's backbone).
+DEFAULT_ARCH = "resnet18-half"
+IMAGENET_ARCH = "efficientnet-lite0"
 METHODS: dict[str, type[nn.Module]] = {"simsiam": SimSiam, "byol": BYOL, "simclr": SimCLR, "moco": MoCo}
 # Method options a run may override (constructor keyword arguments; defaults in each method module).
 METHOD_OPTIONS = {"simsiam": (), "byol": ("momentum",), "simclr": ("temperature",), "moco": ("queue_size", "temperature", "momentum")}
@@ -65,10 +68,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         help="train splits of the shared datasets to pool (default: pooled = all three; domain adds "
                              "video frames and detector crops of coco-unlabeled)")
     source.add_argument("--images", help="any folder tree of images instead of a preset (labels ignored)")
-    p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half", help="backbone")
+    p.add_argument("--arch", choices=sorted(BACKBONES),
+                   help=f"backbone (default: {DEFAULT_ARCH}; with --init imagenet: {IMAGENET_ARCH})")
     p.add_argument("--init", choices=("imagenet",),
-                   help="start from the backbone's ImageNet weights (domain adaptation; efficientnet-lite*) "
-                        "instead of a random initialisation")
+                   help="start from the backbone's ImageNet weights (domain adaptation; "
+                        f"{', '.join(imagenet_archs())}) instead of a random initialisation")
     p.add_argument("--frozen-blocks", type=int, default=0,
                    help="efficientnet-lite: keep the stem and the first N block stages fixed (with --init imagenet)")
     p.add_argument("--img-size", type=int, default=64, help="square view size in pixels")
@@ -172,6 +176,7 @@ def pretrain(args: argparse.Namespace, device: torch.device) -> int:
 def resolve_config(args: argparse.Namespace, out: Path, world: int) -> dict:
     """The run's settings with every default made explicit (what ``--resume`` reuses)."""
     config = {k: v for k, v in vars(args).items() if k != "func"}
+    config["arch"] = resolve_arch(args.arch, args.init)
     for option in ("temperature", "queue_size", "momentum"):
         if config[option] is not None and option not in METHOD_OPTIONS[args.method]:
             raise SystemExit(f"--{option.replace('_', '-')} does not apply to {args.method}")
@@ -185,6 +190,21 @@ def resolve_config(args: argparse.Namespace, out: Path, world: int) -> dict:
         threads=args.threads or max(1, (os.cpu_count() or 1) // world),
     )
     return config
+
+
+def imagenet_archs() -> list[str]:
+    return sorted(name for name, spec in BACKBONES.items() if spec.has_imagenet_weights)
+
+
+def resolve_arch(arch: str | None, init: str | None) -> str:
+    """``--arch``, by default the ImageNet backbone with ``--init imagenet``; refused (before any data
+    is read) when ``--init imagenet`` names a backbone without ImageNet weights."""
+    if arch is None:
+        return IMAGENET_ARCH if init == "imagenet" else DEFAULT_ARCH
+    if init == "imagenet" and not backbone_spec(arch).has_imagenet_weights:
+        raise SystemExit(f"--init imagenet: --arch {arch} has no ImageNet weights; use one of "
+                         f"{', '.join(imagenet_archs())} (default with --init imagenet: {IMAGENET_ARCH})")
+    return arch
 
 
 def backbone_options(config: dict) -> dict:
