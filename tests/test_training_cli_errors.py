@@ -102,3 +102,21 @@ def test_the_console_script_prints_no_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, env=env)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == f"train-vehicle evaluate: error: checkpoint {tmp_path / 'missing.pt'} does not exist"
+
+
+@pytest.mark.parametrize("command", ["supervised", "finetune", "reid", "pretrain"])
+def test_init_imagenet_without_arch_picks_the_imagenet_backbone_in_every_training(command):
+    """One rule for every training command: --arch unset means efficientnet-lite0 with --init
+    imagenet (the shipped models' backbone) and resnet18-half from a random start."""
+    import argparse
+    import importlib
+
+    from vehiclekit.models.factory import resolve_arch
+
+    parser = argparse.ArgumentParser()
+    importlib.import_module(f"vehiclekit.training.{COMMANDS[command][0]}").add_arguments(parser)
+    assert parser.get_default("arch") is None                      # resolved by the run, not by argparse
+    assert resolve_arch(None, "imagenet") == "efficientnet-lite0" and resolve_arch(None, None) == "resnet18-half"
+    assert resolve_arch("efficientnet-lite2", "imagenet") == "efficientnet-lite2"
+    with pytest.raises(SystemExit, match="resnet18 has no ImageNet weights"):
+        resolve_arch("resnet18", "imagenet")

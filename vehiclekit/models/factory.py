@@ -44,6 +44,27 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
+#: The backbone of a run from a random start, and of one from ImageNet weights (the shipped models').
+DEFAULT_ARCH, IMAGENET_ARCH = "resnet18-half", "efficientnet-lite0"
+
+
+def imagenet_backbones() -> list[str]:
+    """The backbones that have ImageNet weights."""
+    return sorted(name for name, spec in BACKBONES.items() if spec.has_imagenet_weights)
+
+
+def resolve_arch(arch: str | None, init: str | None) -> str:
+    """A command's ``--arch``: as given, else :data:`IMAGENET_ARCH` with ``--init imagenet`` and
+    :data:`DEFAULT_ARCH` otherwise; ``--init imagenet`` with a backbone without ImageNet weights
+    stops at once with a one-line message (before any data is read)."""
+    if arch is None:
+        return IMAGENET_ARCH if init == "imagenet" else DEFAULT_ARCH
+    if init == "imagenet" and not backbone_spec(arch).has_imagenet_weights:
+        raise SystemExit(f"--init imagenet: --arch {arch} has no ImageNet weights; use one of "
+                         f"{', '.join(imagenet_backbones())} (default with --init imagenet: {IMAGENET_ARCH})")
+    return arch
+
+
 def backbone_spec(name: str) -> BackboneSpec:
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
@@ -55,8 +76,7 @@ def build_backbone(name: str, imagenet: bool = False, **options) -> nn.Module:
     ``num_features`` is the feature dimension. ``options`` go to the builder (e.g. ``frozen_blocks``)."""
     spec = backbone_spec(name)
     if imagenet and not spec.has_imagenet_weights:
-        raise ValueError(f"backbone {name!r} has no ImageNet weights; choose one of "
-                         f"{sorted(n for n, s in BACKBONES.items() if s.has_imagenet_weights)}")
+        raise ValueError(f"backbone {name!r} has no ImageNet weights; choose one of {imagenet_backbones()}")
     return spec.build(imagenet=imagenet, **options)
 
 

@@ -86,11 +86,13 @@ def open_run(
     return config, state
 
 
-def start_run(args: argparse.Namespace) -> tuple[argparse.Namespace, dict[str, Any], dict[str, Any] | None]:
-    """:func:`open_run` for a single-process command whose config is its parsed arguments, then the
-    run's threads and seeds: returns the arguments the run uses, its config (for checkpoints) and
-    the checkpoint it resumes from (or None)."""
-    config, state = open_run(Path(args.out), args.resume, lambda: {k: v for k, v in vars(args).items() if k != "func"})
+def start_run(args: argparse.Namespace, **resolved: Any) -> tuple[argparse.Namespace, dict[str, Any], dict[str, Any] | None]:
+    """:func:`open_run` for a single-process command whose config is its parsed arguments (with
+    ``resolved`` settings the command worked out, e.g. its backbone, in place of the parsed ones),
+    then the run's threads and seeds: returns the arguments the run uses, its config (for
+    checkpoints) and the checkpoint it resumes from (or None; a resumed run keeps its stored config)."""
+    fresh = {k: v for k, v in {**vars(args), **resolved}.items() if k != "func"}
+    config, state = open_run(Path(args.out), args.resume, lambda: fresh)
     args = argparse.Namespace(**config)
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)

@@ -24,11 +24,30 @@ from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm import tqdm
 
-from vehiclekit.models.factory import BACKBONES, Classifier, backbone_spec
+from vehiclekit.models.factory import (
+    BACKBONES,
+    DEFAULT_ARCH,
+    IMAGENET_ARCH,
+    Classifier,
+    backbone_spec,
+    resolve_arch,
+)
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
 from vehiclekit.training import user_images, vehicle_type_v2, warm_start
-from vehiclekit.training.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
+from vehiclekit.training.checkpoint import (
+    add_run_arguments,
+    load_checkpoint,
+    save_atomic,
+    seed_worker,
+    start_run,
+    write_json,
+)
+from vehiclekit.training.datasets import (
+    ImageDataset,
+    label_subset,
+    load_stanford_cars,
+    load_vehicle_types,
+)
 from vehiclekit.training.metrics import classification_report, plot_confusion
 from vehiclekit.training.schedules import warmup_cosine
 from vehiclekit.training.transforms import eval_transform, train_transform
@@ -66,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_own_images_arguments(p)
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
     p.add_argument("--labels-fraction", type=float, default=1.0, help="stratified fraction of the train split's labels to use")
-    p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half", help="backbone")
+    p.add_argument("--arch", choices=sorted(BACKBONES), help=f"backbone (default: {DEFAULT_ARCH}; with --init imagenet: {IMAGENET_ARCH})")
     p.add_argument("--img-size", type=int, default=96, help="square input size in pixels")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
@@ -93,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("pass --dataset or your own --images/--labels, not both")
     if not (args.images or args.labels):
         args.dataset = args.dataset or "vehicle-types"       # stored in config.json as used
-    args, config, state = start_run(args)
+    args, config, state = start_run(args, arch=resolve_arch(args.arch, args.init))
 
     own = bool(args.images or args.labels)
     root = None if own else data_root(args.data)

@@ -26,7 +26,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vehiclekit.models.factory import BACKBONES, backbone_spec, build_backbone
+from vehiclekit.models.factory import (
+    BACKBONES,
+    backbone_spec,
+    build_backbone,
+    resolve_arch,
+)
 from vehiclekit.models.reid import BackboneEmbedder, ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import load_checkpoint, seed_everything, write_json
@@ -46,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", help="zero-label row: `imagenet` (with --arch) or a pretrained backbone checkpoint "
                                   "(`train-vehicle pretrain`'s backbone.pt)")
     p.add_argument("--random-init", action="store_true", help="zero-label row: a randomly initialised (seeded) backbone")
-    p.add_argument("--arch", choices=sorted(BACKBONES), help="backbone for --random-init / --init imagenet (default resnet18-half)")
+    p.add_argument("--arch", choices=sorted(BACKBONES), help="backbone for --random-init (default resnet18-half) / --init imagenet (default efficientnet-lite0)")
     p.add_argument("--img-size", type=int, default=64, help="--init / --random-init: square input size (runs and ONNX carry their own)")
     p.add_argument("--rerank", action="store_true",
                    help="also report k-reciprocal re-ranking, k1 and k2 chosen on the val split (lambda 0.3)")
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             Path(args.model).name + ("-adabn" if args.adabn else ""), Path(args.model)
     else:
         if args.init == "imagenet":
-            arch = args.arch or "efficientnet-lite0"
+            arch = resolve_arch(args.arch, "imagenet")
             backbone, name = build_backbone(arch, imagenet=True), f"imagenet-{arch}"
         else:
             backbone, arch = load_backbone(args.init, args.arch)

@@ -33,14 +33,32 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vehiclekit.models.factory import BACKBONES, backbone_spec
+from vehiclekit.models.factory import (
+    BACKBONES,
+    DEFAULT_ARCH,
+    IMAGENET_ARCH,
+    backbone_spec,
+    resolve_arch,
+)
 from vehiclekit.models.reid import ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
 from vehiclekit.training import user_images
+from vehiclekit.training.checkpoint import (
+    add_run_arguments,
+    load_checkpoint,
+    save_atomic,
+    seed_worker,
+    start_run,
+    write_json,
+)
 from vehiclekit.training.datasets import ImageDataset, ReidImage, load_vehicle_reid
 from vehiclekit.training.reid.data import as_labeled, reid_split, reid_train_transform
-from vehiclekit.training.reid.evaluate import cross_camera_report, embed, eval_dataset, tune_rerank
+from vehiclekit.training.reid.evaluate import (
+    cross_camera_report,
+    embed,
+    eval_dataset,
+    tune_rerank,
+)
 from vehiclekit.training.reid.losses import ReidLoss
 from vehiclekit.training.reid.sampler import PKSampler
 from vehiclekit.training.schedules import warmup_cosine
@@ -63,7 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="brightness/contrast/saturation jitter strength, 0 = off (e.g. 0.3)")
     p.add_argument("--flip-test", action="store_true",
                    help="embed each image and its mirror image, summed (evaluation and export; 2x inference cost)")
-    p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half", help="backbone (must match --init)")
+    p.add_argument("--arch", choices=sorted(BACKBONES),
+                   help=f"backbone, matching a checkpoint --init (default: {DEFAULT_ARCH}; with --init imagenet: {IMAGENET_ARCH})")
     p.add_argument("--img-size", type=int, default=128, help="square input size in pixels")
     p.add_argument("--epochs", type=int, default=120)
     p.add_argument("--p", type=int, default=16, help="identities per batch")
@@ -83,7 +102,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    args, config, state = start_run(args)
+    args, config, state = start_run(args, arch=resolve_arch(args.arch, args.init))
 
     if args.images:
         splits = own_identities(Path(args.images), out, args.seed)

@@ -23,7 +23,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vehiclekit.models.factory import BACKBONES, backbone_spec, build_backbone
+from vehiclekit.models.factory import (
+    BACKBONES,
+    DEFAULT_ARCH,
+    IMAGENET_ARCH,
+    backbone_spec,
+    build_backbone,
+    resolve_arch,
+)
 from vehiclekit.paths import data_root
 from vehiclekit.training import supervised
 from vehiclekit.training.checkpoint import load_checkpoint, seed_everything, write_json
@@ -33,8 +40,6 @@ from vehiclekit.training.ssl.knn import knn_predict
 from vehiclekit.training.ssl.linear_probe import linear_probe
 from vehiclekit.training.transforms import eval_transform
 
-DEFAULT_ARCH = "resnet18-half"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", choices=("knn", "linear", "finetune"), required=True)
@@ -42,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                   "or `imagenet` (the --arch's ImageNet weights); omitted: random initialisation")
     p.add_argument("--dataset", choices=sorted(supervised.DATASETS), default="vehicle-types", help="labelled dataset (committed splits)")
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
-    p.add_argument("--arch", choices=sorted(BACKBONES), help=f"backbone without --init (default {DEFAULT_ARCH}); with --init it must match")
+    p.add_argument("--arch", choices=sorted(BACKBONES), help=f"backbone (default {DEFAULT_ARCH}; with --init imagenet {IMAGENET_ARCH}); with a checkpoint --init it must match")
     p.add_argument("--img-size", type=int, default=64, help="square input size in pixels")
     p.add_argument("--labels-fraction", type=float, default=1.0, help="stratified fraction of the train split's labels to use")
     p.add_argument("--k", type=int, default=200, help="knn: neighbours")
@@ -79,7 +84,7 @@ def load_backbone(init: str | None, arch: str | None) -> tuple[nn.Module, str]:
     """The backbone of ``init`` (checkpoint with ``backbone`` and ``arch``, or ``imagenet`` for the
     ``arch``'s ImageNet weights), or a random one."""
     if init is None or init == "imagenet":
-        arch = arch or DEFAULT_ARCH
+        arch = resolve_arch(arch, init)
         return build_backbone(arch, imagenet=init == "imagenet"), arch
     checkpoint = load_checkpoint(Path(init))
     if arch and arch != checkpoint["arch"]:

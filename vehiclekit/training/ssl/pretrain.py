@@ -31,10 +31,23 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from vehiclekit.errors import DatasetNotFoundError
-from vehiclekit.models.factory import BACKBONES, backbone_spec
+from vehiclekit.models.factory import (
+    BACKBONES,
+    DEFAULT_ARCH,
+    IMAGENET_ARCH,
+    backbone_spec,
+    imagenet_backbones,
+    resolve_arch,
+)
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import open_run, save_atomic, seed_everything, write_json
+from vehiclekit.training.checkpoint import (
+    open_run,
+    save_atomic,
+    seed_everything,
+    write_json,
+)
 from vehiclekit.training.datasets import ImageDataset, LabeledImages
+from vehiclekit.training.schedules import warmup_cosine
 from vehiclekit.training.ssl import distributed
 from vehiclekit.training.ssl.byol import BYOL
 from vehiclekit.training.ssl.data import PRESETS, folder_images, preset_images
@@ -42,12 +55,8 @@ from vehiclekit.training.ssl.moco import MoCo
 from vehiclekit.training.ssl.monitor import Monitor, plot_history
 from vehiclekit.training.ssl.simclr import SimCLR
 from vehiclekit.training.ssl.simsiam import SimSiam
-from vehiclekit.training.schedules import warmup_cosine
 from vehiclekit.training.transforms import ssl_views_transform
 
-# Backbone of a random start, and of an ImageNet start (the shipped vehicle-type model's backbone).
-DEFAULT_ARCH = "resnet18-half"
-IMAGENET_ARCH = "efficientnet-lite0"
 METHODS: dict[str, type[nn.Module]] = {"simsiam": SimSiam, "byol": BYOL, "simclr": SimCLR, "moco": MoCo}
 # Method options a run may override (constructor keyword arguments; defaults in each method module).
 METHOD_OPTIONS = {"simsiam": (), "byol": ("momentum",), "simclr": ("temperature",), "moco": ("queue_size", "temperature", "momentum")}
@@ -72,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"backbone (default: {DEFAULT_ARCH}; with --init imagenet: {IMAGENET_ARCH})")
     p.add_argument("--init", choices=("imagenet",),
                    help="start from the backbone's ImageNet weights (domain adaptation; "
-                        f"{', '.join(imagenet_archs())}) instead of a random initialisation")
+                        f"{', '.join(imagenet_backbones())}) instead of a random initialisation")
     p.add_argument("--frozen-blocks", type=int, default=0,
                    help="efficientnet-lite: keep the stem and the first N block stages fixed (with --init imagenet)")
     p.add_argument("--img-size", type=int, default=64, help="square view size in pixels")
@@ -190,21 +199,6 @@ def resolve_config(args: argparse.Namespace, out: Path, world: int) -> dict:
         threads=args.threads or max(1, (os.cpu_count() or 1) // world),
     )
     return config
-
-
-def imagenet_archs() -> list[str]:
-    return sorted(name for name, spec in BACKBONES.items() if spec.has_imagenet_weights)
-
-
-def resolve_arch(arch: str | None, init: str | None) -> str:
-    """``--arch``, by default the ImageNet backbone with ``--init imagenet``; refused (before any data
-    is read) when ``--init imagenet`` names a backbone without ImageNet weights."""
-    if arch is None:
-        return IMAGENET_ARCH if init == "imagenet" else DEFAULT_ARCH
-    if init == "imagenet" and not backbone_spec(arch).has_imagenet_weights:
-        raise SystemExit(f"--init imagenet: --arch {arch} has no ImageNet weights; use one of "
-                         f"{', '.join(imagenet_archs())} (default with --init imagenet: {IMAGENET_ARCH})")
-    return arch
 
 
 def backbone_options(config: dict) -> dict:

@@ -27,22 +27,34 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
-from vehiclekit.models.factory import BACKBONES, Classifier, backbone_spec
+from vehiclekit.errors import DatasetError, DatasetNotFoundError
+from vehiclekit.models.factory import (
+    BACKBONES,
+    DEFAULT_ARCH,
+    IMAGENET_ARCH,
+    Classifier,
+    backbone_spec,
+    resolve_arch,
+)
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import (
     add_run_arguments,
     load_checkpoint,
-    start_run,
     save_atomic,
     seed_worker,
+    start_run,
     write_json,
 )
-from vehiclekit.errors import DatasetError, DatasetNotFoundError
 from vehiclekit.training.datasets import ImageDataset, LabeledImages, label_subset
 from vehiclekit.training.schedules import warmup_cosine
 from vehiclekit.training.ssl.data import folder_images
-from vehiclekit.training.supervised import DATASETS, add_own_images_arguments, evaluate, own_images, predict_logits
-from vehiclekit.training.user_images import check_readable
+from vehiclekit.training.supervised import (
+    DATASETS,
+    add_own_images_arguments,
+    evaluate,
+    own_images,
+    predict_logits,
+)
 from vehiclekit.training.transforms import eval_transform, train_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
 from vehiclekit.training.ups.selection import (
@@ -54,6 +66,7 @@ from vehiclekit.training.ups.selection import (
     softmax_stats,
     top_n_precision,
 )
+from vehiclekit.training.user_images import check_readable
 
 METHODS = ("supervised", "pseudo-label", "ups")
 
@@ -72,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "all of your own --images/--labels)")
     p.add_argument("--init", help="backbone checkpoint (e.g. from `train-vehicle pretrain`), or `imagenet` (the --arch's "
                                   "ImageNet weights), loaded at every iteration")
-    p.add_argument("--arch", choices=sorted(BACKBONES), default="resnet18-half")
+    p.add_argument("--arch", choices=sorted(BACKBONES), help=f"backbone (default: {DEFAULT_ARCH}; with --init imagenet: {IMAGENET_ARCH})")
     p.add_argument("--img-size", type=int, default=96)
     p.add_argument("--iterations", type=int, default=20, help="pseudo-labelling iterations (supervised: always 1)")
     p.add_argument("--epochs-per-iteration", type=int, default=30)
@@ -169,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         args.dataset = args.dataset or "vehicle-types"          # stored in config.json as used
     if args.labels_fraction is None:
         args.labels_fraction = 1.0 if own else 0.1
-    args, config, state = start_run(args)
+    args, config, state = start_run(args, arch=resolve_arch(args.arch, args.init))
     for option in ("images", "labels", "images_root", "val_images", "unlabeled"):   # runs begun before these existed
         setattr(args, option, getattr(args, option, None))
     iterations = 1 if args.method == "supervised" else args.iterations
