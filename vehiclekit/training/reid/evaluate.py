@@ -26,12 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vehiclekit.models.factory import (
-    BACKBONES,
-    backbone_spec,
-    build_backbone,
-    resolve_arch,
-)
+from vehiclekit.models.factory import BACKBONES, backbone_spec, build_backbone, resolve_arch
 from vehiclekit.models.reid import BackboneEmbedder, ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import load_checkpoint, seed_everything, write_json

@@ -33,13 +33,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vehiclekit.models.factory import (
-    BACKBONES,
-    DEFAULT_ARCH,
-    IMAGENET_ARCH,
-    backbone_spec,
-    resolve_arch,
-)
+from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, backbone_spec, resolve_arch
 from vehiclekit.models.reid import ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
 from vehiclekit.training import user_images
@@ -53,12 +47,7 @@ from vehiclekit.training.checkpoint import (
 )
 from vehiclekit.training.datasets import ImageDataset, ReidImage, load_vehicle_reid
 from vehiclekit.training.reid.data import as_labeled, reid_split, reid_train_transform
-from vehiclekit.training.reid.evaluate import (
-    cross_camera_report,
-    embed,
-    eval_dataset,
-    tune_rerank,
-)
+from vehiclekit.training.reid.evaluate import cross_camera_report, embed, eval_dataset, tune_rerank
 from vehiclekit.training.reid.losses import ReidLoss
 from vehiclekit.training.reid.sampler import PKSampler
 from vehiclekit.training.schedules import warmup_cosine

@@ -23,14 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vehiclekit.models.factory import (
-    BACKBONES,
-    DEFAULT_ARCH,
-    IMAGENET_ARCH,
-    backbone_spec,
-    build_backbone,
-    resolve_arch,
-)
+from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, backbone_spec, build_backbone, resolve_arch
 from vehiclekit.paths import data_root
 from vehiclekit.training import supervised
 from vehiclekit.training.checkpoint import load_checkpoint, seed_everything, write_json

@@ -31,21 +31,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from vehiclekit.errors import DatasetNotFoundError
-from vehiclekit.models.factory import (
-    BACKBONES,
-    DEFAULT_ARCH,
-    IMAGENET_ARCH,
-    backbone_spec,
-    imagenet_backbones,
-    resolve_arch,
-)
+from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, backbone_spec, imagenet_backbones, resolve_arch
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import (
-    open_run,
-    save_atomic,
-    seed_everything,
-    write_json,
-)
+from vehiclekit.training.checkpoint import open_run, save_atomic, seed_everything, write_json
 from vehiclekit.training.datasets import ImageDataset, LabeledImages
 from vehiclekit.training.schedules import warmup_cosine
 from vehiclekit.training.ssl import distributed

@@ -28,14 +28,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
 from vehiclekit.errors import DatasetError, DatasetNotFoundError
-from vehiclekit.models.factory import (
-    BACKBONES,
-    DEFAULT_ARCH,
-    IMAGENET_ARCH,
-    Classifier,
-    backbone_spec,
-    resolve_arch,
-)
+from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, Classifier, backbone_spec, resolve_arch
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import (
     add_run_arguments,
@@ -48,13 +41,7 @@ from vehiclekit.training.checkpoint import (
 from vehiclekit.training.datasets import ImageDataset, LabeledImages, label_subset
 from vehiclekit.training.schedules import warmup_cosine
 from vehiclekit.training.ssl.data import folder_images
-from vehiclekit.training.supervised import (
-    DATASETS,
-    add_own_images_arguments,
-    evaluate,
-    own_images,
-    predict_logits,
-)
+from vehiclekit.training.supervised import DATASETS, add_own_images_arguments, evaluate, own_images, predict_logits
 from vehiclekit.training.transforms import eval_transform, train_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
 from vehiclekit.training.ups.selection import (
