@@ -79,7 +79,7 @@ def simulate(visits: list[Visit], distractors: list[Visit], seen: Recognised, ta
     everyone = visits + distractors
     events = sorted([(v.entry_time, 0, i) for i, v in enumerate(everyone)] +
                     [(v.exit_time, 1, i) for i, v in enumerate(visits)])
-    owner, exit_of, outcome = {}, {}, Outcome()
+    owner, session_of, exit_of, outcome = {}, {}, {}, Outcome()
 
     def image(i: int, is_exit: bool) -> dict:
         path = everyone[i].images[3 - entry_cam if is_exit else entry_cam]
@@ -101,7 +101,7 @@ def simulate(visits: list[Visit], distractors: list[Visit], seen: Recognised, ta
             proposal = lot.store.recorded_exit(case.exit_id)
             outcome.cases.append((proposal.confidence if case.kind == "ambiguous" else None,
                                   case.kind == "ambiguous" and owner[case.candidates[0].session_id] == i))
-            own = next(s for s, v in owner.items() if v == i)
+            own = session_of[i]
             still_open = lot.store.session(own).status == "open"
             lot.resolve(case.review_id, own if still_open else None, by="evaluation", time=until)
 
@@ -114,7 +114,8 @@ def simulate(visits: list[Visit], distractors: list[Visit], seen: Recognised, ta
             exit_of[lot.record_exit(None, "exit", time, **image(i, True)).id] = i
             outcome.exits += 1
         else:
-            owner[lot.enter(None, "entry", time, **image(i, False)).id] = i
+            session_of[i] = lot.enter(None, "entry", time, **image(i, False)).id
+            owner[session_of[i]] = i
     settle(events[-1][0])
     return outcome
 

@@ -97,8 +97,9 @@ def settle(store: Store, until: datetime, fee: Callable[[ParkingSession, datetim
             review_ids = store.apply_settlement(charges, reviews)
         except SettlementConflict:
             continue
-        receipts = [Receipt.of(store.session(c["session_id"]), c["similarity"], c["confidence"]) for c in charges]
-        review = [_uncharged(r, review_id, sessions) for r, review_id in zip(reviews, review_ids)]
+        by_id = {s.id: s for s in sessions}
+        receipts = [_receipt(by_id[c["session_id"]], c) for c in charges]
+        review = [_uncharged(r, review_id, by_id) for r, review_id in zip(reviews, review_ids)]
         return Settlement(until=until, cut=cut, receipts=receipts, review=review)
 
 
@@ -124,8 +125,15 @@ def _review(exit_: RecordedExit, sessions: list[ParkingSession], similarity: np.
             "confidence": None if pair is None else pair.confidence}
 
 
-def _uncharged(review: dict, review_id: int, sessions: list[ParkingSession]) -> UnmatchedExit | AmbiguousExit:
-    by_id = {s.id: s for s in sessions}
+def _receipt(session: ParkingSession, charge: dict) -> Receipt:
+    """The receipt of a committed charge: the session as the charge closed it (no second read)."""
+    close = charge["close"]
+    closed = session.model_copy(update={**close, "status": "closed", "fee": Decimal(close["fee"]),
+                                         "exit_id": charge["exit_id"]})
+    return Receipt.of(closed, charge["similarity"], charge["confidence"])
+
+
+def _uncharged(review: dict, review_id: int, by_id: dict[int, ParkingSession]) -> UnmatchedExit | AmbiguousExit:
     row = review["review"]
     candidates = [Candidate(session_id=i, similarity=s, vehicle_type=by_id[i].vehicle_type,
                             entry_time=by_id[i].entry_time) for i, s in row["candidates"]]

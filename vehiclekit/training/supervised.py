@@ -27,14 +27,7 @@ from tqdm import tqdm
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, Classifier, backbone_spec, resolve_arch
 from vehiclekit.paths import data_root
 from vehiclekit.training import user_images, vehicle_type_v2, warm_start
-from vehiclekit.training.checkpoint import (
-    add_run_arguments,
-    load_checkpoint,
-    save_atomic,
-    seed_worker,
-    start_run,
-    write_json,
-)
+from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
 from vehiclekit.training.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.metrics import classification_report, plot_confusion
 from vehiclekit.training.schedules import warmup_cosine

@@ -37,14 +37,7 @@ from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, ba
 from vehiclekit.models.reid import ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
 from vehiclekit.training import user_images
-from vehiclekit.training.checkpoint import (
-    add_run_arguments,
-    load_checkpoint,
-    save_atomic,
-    seed_worker,
-    start_run,
-    write_json,
-)
+from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
 from vehiclekit.training.datasets import ImageDataset, ReidImage, load_vehicle_reid
 from vehiclekit.training.reid.data import as_labeled, reid_split, reid_train_transform
 from vehiclekit.training.reid.evaluate import cross_camera_report, embed, eval_dataset, tune_rerank

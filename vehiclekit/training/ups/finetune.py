@@ -27,21 +27,22 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
-from vehiclekit.errors import DatasetError, DatasetNotFoundError
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, Classifier, backbone_spec, resolve_arch
 from vehiclekit.paths import data_root
 from vehiclekit.training.checkpoint import (
     add_run_arguments,
     load_checkpoint,
+    start_run,
     save_atomic,
     seed_worker,
-    start_run,
     write_json,
 )
+from vehiclekit.errors import DatasetError, DatasetNotFoundError
 from vehiclekit.training.datasets import ImageDataset, LabeledImages, label_subset
 from vehiclekit.training.schedules import warmup_cosine
 from vehiclekit.training.ssl.data import folder_images
 from vehiclekit.training.supervised import DATASETS, add_own_images_arguments, evaluate, own_images, predict_logits
+from vehiclekit.training.user_images import check_readable
 from vehiclekit.training.transforms import eval_transform, train_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
 from vehiclekit.training.ups.selection import (
@@ -53,7 +54,6 @@ from vehiclekit.training.ups.selection import (
     softmax_stats,
     top_n_precision,
 )
-from vehiclekit.training.user_images import check_readable
 
 METHODS = ("supervised", "pseudo-label", "ups")
 
