@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from vehiclekit.apps import NaiveTimeError, SessionClosedError, Store, StoreError
+from vehiclekit.apps import NaiveTimeError, ParkingStore, SessionClosedError, Store, StoreError, TrafficEvent, TrafficStore
 
 T0 = datetime(2026, 1, 1, 8, tzinfo=UTC)
 WRITER = textwrap.dedent("""
@@ -74,6 +74,16 @@ def test_closing_twice_or_unknown_ids_are_errors(store_url: str):
         store.close_session(session.id, "south", T0 + timedelta(hours=2), 0.9, 1, "EUR", "match")
     with pytest.raises(StoreError, match="no parking session 99"):
         store.session(99)
+
+
+def test_parking_and_traffic_stores_share_one_database(tmp_path: Path):
+    path = tmp_path / "both.db"
+    session = ParkingStore(path).add_session("car", None, np.ones(4, np.float32), "north", T0)
+    event = TrafficEvent(time=T0, gate="north", direction="entry", vehicle_type="bus", type_confidence=0.9)
+    TrafficStore(path).add_events([(event, np.ones(4, np.float32))])
+    both = Store(path)
+    assert [s.id for s in both.sessions()] == [session.id] and both.events()[0][0].vehicle_type == "bus"
+    assert repr(both) == f"Store({str(path)!r})" and repr(TrafficStore(path)).startswith("TrafficStore(")
 
 
 def test_unopenable_store_says_what_to_check(tmp_path: Path):

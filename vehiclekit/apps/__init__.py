@@ -19,8 +19,10 @@ _EXPORTS = {
     "vehiclekit.apps.results": ("AmbiguousExit", "Candidate", "ExitResult", "ParkingSession", "Receipt", "RecordedExit",
                                 "Review", "Settlement", "TrafficEvent", "UnmatchedExit"),
     "vehiclekit.apps.segments": ("SegmentTable", "load_segments"),
+    "vehiclekit.apps.parking_store": ("ParkingStore",),
     "vehiclekit.apps.store": ("Store",),
     "vehiclekit.apps.tariff": ("VEHICLE_TYPES", "ClassTariff", "Tariff", "load_tariff"),
+    "vehiclekit.apps.traffic_store": ("TrafficStore",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_MODULE_OF)

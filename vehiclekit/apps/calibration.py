@@ -2,8 +2,8 @@
 
 A labelled case is one exit a settlement proposed a pair for (or none), and whether that pair was
 the vehicle's own session: the vehicle-reid ``val`` split for the shipped default, a car park's
-own resolved review cases in production (:meth:`Store.labelled_pairs
-<vehiclekit.apps.Store.labelled_pairs>`; run review-first until there are enough). An exit's loss
+own resolved review cases in production (:meth:`ParkingStore.labelled_pairs
+<vehiclekit.apps.ParkingStore.labelled_pairs>`; run review-first until there are enough). An exit's loss
 at cut λ is 1 when its pair would be charged (confidence >= λ) and is not its own session.
 
 The cut is chosen by Learn then Test (Angelopoulos, Bates, Candès, Jordan, Lei 2021, "Learn then

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from vehiclekit.apps.observer import Observer
 from vehiclekit.apps.parking import observe
 from vehiclekit.apps.results import TrafficEvent
-from vehiclekit.apps.store import Store
+from vehiclekit.apps.traffic_store import TrafficStore
 from vehiclekit.apps.times import parse_time, require_aware
 from vehiclekit.errors import VehiclekitError
 from vehiclekit.sdk.image import IMAGE_SUFFIXES, ImageInput
@@ -72,7 +72,7 @@ def folder_items(folder: str | os.PathLike, gate: str, direction: str) -> list[I
 class TrafficRecorder:
     """Recognise vehicles passing gates and store them as :class:`TrafficEvent` s."""
 
-    def __init__(self, store: Store, observer: Observer | None = None):
+    def __init__(self, store: TrafficStore, observer: Observer | None = None):
         self.store, self.observer = store, observer or Observer()
 
     def record(self, image: ImageInput | None, gate: str, direction: str, time: datetime, *,

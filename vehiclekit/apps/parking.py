@@ -52,7 +52,7 @@ from vehiclekit.apps.results import (
     UnmatchedExit,
 )
 from vehiclekit.apps.settlement import DEFAULT_CUT, DEFAULT_FLOOR, settle
-from vehiclekit.apps.store import Store
+from vehiclekit.apps.parking_store import ParkingStore
 from vehiclekit.apps.tariff import Tariff
 from vehiclekit.apps.times import now, require_aware
 from vehiclekit.sdk.image import ImageInput
@@ -87,7 +87,7 @@ class ParkingLot:
     shipped classifier, make classifier and re-ID model on the whole image).
     """
 
-    def __init__(self, tariff: Tariff, store: Store | None = None, threshold: float = DEFAULT_THRESHOLD,
+    def __init__(self, tariff: Tariff, store: ParkingStore | None = None, threshold: float = DEFAULT_THRESHOLD,
                  margin: float = DEFAULT_MARGIN, observer: Observer | None = None, types: TypeRule = "family",
                  floor: float = DEFAULT_FLOOR, cut: float | None = DEFAULT_CUT):
         if not -1.0 <= threshold <= 1.0 or margin < 0:
@@ -97,7 +97,7 @@ class ParkingLot:
         if types not in ("exact", "family", "off"):
             raise ValueError(f"types must be 'exact', 'family' or 'off', got {types!r}")
         self.tariff = tariff
-        self.store = store if store is not None else Store()
+        self.store = store if store is not None else ParkingStore()
         self.threshold, self.margin, self.types = threshold, margin, types
         self.floor, self.cut = floor, cut
         self.observer = observer or Observer(makes=True)

@@ -43,7 +43,7 @@ from vehiclekit.apps.results import (
     Settlement,
     UnmatchedExit,
 )
-from vehiclekit.apps.store import Store
+from vehiclekit.apps.parking_store import ParkingStore
 
 #: Lowest re-ID similarity of a pair a settlement may propose (0.0 / 0.1 / 0.2 / 0.3 tried on val with
 #: 200 vehicles inside: 0.3 charged fewer exits, the others the same within one exit; docs/results.md §22).
@@ -74,7 +74,7 @@ def feasible_pairs(exits: list[RecordedExit], sessions: list[ParkingSession], ru
     return ok & ~(known & (exit_makes != entry_makes))
 
 
-def settle(store: Store, until: datetime, fee: Callable[[ParkingSession, datetime], Decimal], currency: str,
+def settle(store: ParkingStore, until: datetime, fee: Callable[[ParkingSession, datetime], Decimal], currency: str,
            floor: float = DEFAULT_FLOOR, cut: float | None = DEFAULT_CUT, rule: TypeRule = "family") -> Settlement:
     """Settle every exit recorded up to ``until`` (see the module docstring); ``fee(session, exit
     time)`` prices a stay."""

@@ -3,7 +3,8 @@ gate and direction; dwell times.
 
 >>> from vehiclekit.apps.stats import traffic_report                   # doctest: +SKIP
 >>> from vehiclekit.apps.report_files import write_report             # doctest: +SKIP
->>> events, vectors = Store("stats.db").events()                       # doctest: +SKIP
+>>> from vehiclekit.apps import TrafficStore                          # doctest: +SKIP
+>>> events, vectors = TrafficStore("stats.db").events()               # doctest: +SKIP
 >>> write_report(traffic_report(events, vectors, "hour", "Europe/Berlin"), "report/")   # doctest: +SKIP
 
 Buckets are local wall-clock intervals in the report's time zone (``tz``, any IANA name): a

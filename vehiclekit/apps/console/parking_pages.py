@@ -18,10 +18,10 @@ def add_parking_pages(app: Flask, user: str, parking_db: str | None, tariff: Pat
     @functools.cache
     def open_lot():                      # the store and the tariff are opened once, on first use
         from vehiclekit.apps.parking import ParkingLot
-        from vehiclekit.apps.store import Store
+        from vehiclekit.apps.parking_store import ParkingStore
         from vehiclekit.apps.tariff import load_tariff
 
-        return ParkingLot(load_tariff(tariff), Store(parking_db))
+        return ParkingLot(load_tariff(tariff), ParkingStore(parking_db))
 
     def lot():
         if parking_db is None or tariff is None:

@@ -34,7 +34,7 @@ def add_stats_pages(app: Flask, stats_db: str | None, tz: str) -> None:
 def day_report(stats_db: str | None, tz_name: str, text: str | None):
     """(the local day shown, its hourly traffic report or None when nothing was recorded)."""
     from vehiclekit.apps.stats import traffic_report, zone
-    from vehiclekit.apps.store import Store
+    from vehiclekit.apps.traffic_store import TrafficStore
 
     if stats_db is None:
         abort(404, "start the console with --stats-db to see traffic statistics")
@@ -44,5 +44,5 @@ def day_report(stats_db: str | None, tz_name: str, text: str | None):
     except ValueError:
         abort(400, "day must be YYYY-MM-DD")
     start = datetime.combine(day, time(), tz)
-    events, vectors = Store(stats_db).events(start, datetime.combine(day + timedelta(days=1), time(), tz))
+    events, vectors = TrafficStore(stats_db).events(start, datetime.combine(day + timedelta(days=1), time(), tz))
     return day, traffic_report(events, vectors, "hour", tz_name) if events else None
