@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from vehiclekit.apps import evaluate_parking as barrier
-from vehiclekit.apps import evaluate_settlement as settlement
+from benchmarks.parking import evaluate_parking as barrier
+from benchmarks.parking import evaluate_settlement as settlement
+from benchmarks.parking.synthetic import distractor_visits, reid_pairs, synthetic_visits
 from vehiclekit.apps import load_tariff
 from vehiclekit.apps.calibration import calibrate
 from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 from vehiclekit.apps.observer import Observer
 from vehiclekit.apps.settlement import DEFAULT_CUT, DEFAULT_FLOOR
-from vehiclekit.apps.synthetic import distractor_visits, reid_pairs, synthetic_visits
 from vehiclekit.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ candidate:
 The defaults were chosen on the vehicle-reid *validation* split with the shipped re-ID model (and
 :data:`~vehiclekit.sdk.reid.PARKING_CROPS`) so that no exit was matched to a wrong session there, in
 both directions of the day and the everyone-inside protocols with 200 vehicles inside
-(``python -m vehiclekit.apps.evaluate_parking --tune-on val --inside 200``; docs/results.md §22).
+(``python -m benchmarks.parking.evaluate_parking --tune-on val --inside 200``; docs/results.md §22).
 They are for paying at the barrier, where each exit is decided alone: settlement
 (:mod:`vehiclekit.apps.settlement`) charges more exits at the same risk.
 """

@@ -1,9 +1,9 @@
 """Evaluate parking entry/exit matching and fees on the vehicle-reid images.
 
-``python -m vehiclekit.apps.evaluate_parking [--split test] [--tune-on val] [--types family|exact|off]``
+``python -m benchmarks.parking.evaluate_parking [--split test] [--tune-on val] [--types family|exact|off]``
 
 For each direction (cam1 = entry / cam2 = exit, and the reverse) a synthetic day of visits (see
-:mod:`vehiclekit.apps.synthetic`) runs through a real :class:`ParkingLot` on an in-memory store, in
+:mod:`benchmarks.parking.synthetic`) runs through a real :class:`ParkingLot` on an in-memory store, in
 time order: an exit is matched only against the sessions open at that moment, and a wrong match
 closes someone else's session, as it would in the car park. An exit sent to review is resolved
 as a careful attendant would, through :meth:`ParkingLot.resolve`: matched to the vehicle's true
@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks.parking.synthetic import Visit, distractor_visits, reid_pairs, synthetic_visits
 from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD, TypeRule
 from vehiclekit.apps.observer import Observer
 from vehiclekit.apps.parking import ParkingLot
-from vehiclekit.apps.store import Store
-from vehiclekit.apps.synthetic import Visit, distractor_visits, reid_pairs, synthetic_visits
+from vehiclekit.apps.parking_store import ParkingStore
 from vehiclekit.apps.tariff import Tariff, load_tariff
 from vehiclekit.paths import REPO_ROOT, data_root
 from vehiclekit.sdk.recognizer import ATTRIBUTE_TYPES
@@ -92,7 +92,7 @@ def simulate(visits: list[Visit], seen: Recognised, tariff: Tariff, entry_cam: i
              margin: float, types: TypeRule = "family", distractors: tuple[Visit, ...] = ()) -> Outcome:
     """Run the visits (and the entries of ``distractors``, who stay) through a :class:`ParkingLot`
     in time order; count the exit outcomes."""
-    lot = ParkingLot(tariff, Store("sqlite://"), threshold=threshold, margin=margin, types=types)
+    lot = ParkingLot(tariff, ParkingStore("sqlite://"), threshold=threshold, margin=margin, types=types)
     everyone = [*visits, *distractors]
     events = sorted([(v.entry_time, 0, i) for i, v in enumerate(everyone)] + [(v.exit_time, 1, i) for i, v in enumerate(visits)])
     owner: dict[int, int] = {}          # session id -> visit index
@@ -167,7 +167,7 @@ def result_table(outcomes: dict[int, Outcome]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vehiclekit.apps.evaluate_parking", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.parking.evaluate_parking", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", default="test", choices=("test", "val"), help="split evaluated (default: test)")
     parser.add_argument("--tune-on", choices=("val",), help="choose threshold and margin on this split first")

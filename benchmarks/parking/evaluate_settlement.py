@@ -1,13 +1,13 @@
 """Evaluate settlement (joint exit matching) on the vehicle-reid images, and calibrate its cut.
 
-``python -m vehiclekit.apps.evaluate_settlement [--split test] [--calibrate-on val] [--inside N]``
+``python -m benchmarks.parking.evaluate_settlement [--split test] [--calibrate-on val] [--inside N]``
 
 Protocols, each direction (cam1 = entry and cam2 = exit, and the reverse), through a real
 :class:`~vehiclekit.apps.ParkingLot` (``record_exit`` + ``settle``) on an in-memory store:
 
 * ``all-open``: every vehicle enters, then all leave in a shuffled order; one settlement after
   the last exit (the hardest matching case).
-* ``day``: a synthetic day (:mod:`vehiclekit.apps.synthetic`); a settlement every ``--every``
+* ``day``: a synthetic day (:mod:`benchmarks.parking.synthetic`); a settlement every ``--every``
   minutes over the exits recorded so far.
 
 After each settlement an attendant resolves the review cases as a careful person would (the true
@@ -37,19 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.parking.evaluate_parking import EXAMPLE_TARIFF, Recognised, recognise
+from benchmarks.parking.synthetic import SPLITS, Visit, distractor_visits, reid_pairs, synthetic_visits
 from vehiclekit.apps.calibration import DEFAULT_ALPHA, DEFAULT_DELTA, calibrate
-from vehiclekit.apps.evaluate_parking import EXAMPLE_TARIFF, Recognised, recognise
 from vehiclekit.apps.observer import Observer
 from vehiclekit.apps.parking import ParkingLot
+from vehiclekit.apps.parking_store import ParkingStore
 from vehiclekit.apps.settlement import DEFAULT_CUT, DEFAULT_FLOOR
-from vehiclekit.apps.store import Store
-from vehiclekit.apps.synthetic import (
-    SPLITS,
-    Visit,
-    distractor_visits,
-    reid_pairs,
-    synthetic_visits,
-)
 from vehiclekit.apps.tariff import Tariff, load_tariff
 from vehiclekit.paths import data_root
 
@@ -75,7 +69,7 @@ def simulate(visits: list[Visit], distractors: list[Visit], seen: Recognised, ta
              cut: float | None, floor: float, every: timedelta | None) -> Outcome:
     """Enter every vehicle and record the scored exits in time order, settling every ``every``
     (None: once after the last exit); resolve each review case by the truth."""
-    lot = ParkingLot(tariff, Store("sqlite://"), floor=floor, cut=cut)
+    lot = ParkingLot(tariff, ParkingStore("sqlite://"), floor=floor, cut=cut)
     everyone = visits + distractors
     events = sorted([(v.entry_time, 0, i) for i, v in enumerate(everyone)] +
                     [(v.exit_time, 1, i) for i, v in enumerate(visits)])
@@ -153,7 +147,7 @@ def recognise_splits(root: Path, splits: list[str], observer: Observer) -> Recog
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vehiclekit.apps.evaluate_settlement", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.parking.evaluate_settlement", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", default="test", choices=("test", "val"), help="split scored (default: test)")
     parser.add_argument("--calibrate-on", choices=("val",), help="choose the cut on this split first (review-first run)")

@@ -111,12 +111,12 @@ def write_manifest(visits: list[Visit], path: str | os.PathLike, entry_cam: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m vehiclekit.apps.synthetic OUT.csv``: a statistics manifest of a synthetic day."""
+    """``python -m benchmarks.parking.synthetic OUT.csv``: a statistics manifest of a synthetic day."""
     import argparse
 
     from vehiclekit.paths import data_root
 
-    parser = argparse.ArgumentParser(prog="python -m vehiclekit.apps.synthetic", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.parking.synthetic", description=main.__doc__)
     parser.add_argument("out", type=Path, help="CSV manifest to write")
     parser.add_argument("--split", default="test", choices=("test", "val"), help="vehicle-reid split (default: test)")
     parser.add_argument("--seed", type=int, default=0, help="timeline seed (default: 0)")
