@@ -23,7 +23,7 @@ from classifier_throughput import call_times, save_json  # noqa: E402
 from vehiclekit.paths import data_root  # noqa: E402
 from vehiclekit.sdk import VehicleClassifier  # noqa: E402
 from vehiclekit.sdk.session import default_threads  # noqa: E402
-from vehiclekit.training.datasets import load_stanford_cars  # noqa: E402
+from vehiclekit.training.core.datasets import load_stanford_cars  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

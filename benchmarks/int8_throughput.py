@@ -23,7 +23,7 @@ from vehiclekit.models.metadata import ClassifierMetadata
 from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.paths import data_root
 from vehiclekit.sdk.session import create_session, default_threads
-from vehiclekit.training.datasets import load_vehicle_reid, read_bgr
+from vehiclekit.training.core.datasets import load_vehicle_reid, read_bgr
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

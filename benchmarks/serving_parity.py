@@ -24,7 +24,7 @@ import numpy as np
 from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleRecognizer, VehicleReID
 from vehiclekit.serving.launcher import TritonServer, free_ports
 from vehiclekit.serving.repository import build_repository
-from vehiclekit.training.datasets import coco_vehicles, load_vehicle_types
+from vehiclekit.training.core.datasets import coco_vehicles, load_vehicle_types
 
 
 def compare_predictions(got, expected, stats: dict) -> None:

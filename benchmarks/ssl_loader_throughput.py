@@ -24,10 +24,10 @@ from torch.utils.data import DataLoader
 
 from vehiclekit.models.factory import BACKBONES
 from vehiclekit.paths import data_root
-from vehiclekit.training.datasets import ImageDataset
+from vehiclekit.training.core.datasets import ImageDataset
 from vehiclekit.training.ssl.data import PRESETS, preset_images
 from vehiclekit.training.ssl.pretrain import METHODS
-from vehiclekit.training.transforms import ssl_views_transform
+from vehiclekit.training.core.transforms import ssl_views_transform
 
 
 def loader_rate(dataset: ImageDataset, batch_size: int, workers: int, batches: int) -> float:

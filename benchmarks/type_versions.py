@@ -25,7 +25,7 @@ from vehiclekit.models.preprocess import classifier_input  # noqa: E402
 from vehiclekit.paths import data_root  # noqa: E402
 from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleRecognizer  # noqa: E402
 from vehiclekit.sdk.session import default_threads  # noqa: E402
-from vehiclekit.training.datasets import load_vehicle_types  # noqa: E402
+from vehiclekit.training.core.datasets import load_vehicle_types  # noqa: E402
 
 STREET = "000000423617.jpg"  # 640x480, 7 vehicles
 

@@ -15,7 +15,7 @@ from vehiclekit.apps.observer import Observer
 from vehiclekit.apps.segments import DEFAULT_SEGMENTS
 from vehiclekit.apps.report_files import write_report
 from vehiclekit.apps.stats import traffic_report
-from vehiclekit.training.datasets import load_stanford_cars, load_vehicle_reid
+from vehiclekit.training.core.datasets import load_stanford_cars, load_vehicle_reid
 
 MAKES = ("Audi", "BMW", "Ferrari", "Ford", "Mercedes-Benz", "Toyota")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ import pytest
 
 from vehiclekit.errors import DatasetNotFoundError
 from vehiclekit.paths import data_root
-from vehiclekit.training.datasets import (
+from vehiclekit.training.core.datasets import (
     SPLITS_DIR, label_subset, load_stanford_cars, load_vehicle_reid, load_vehicle_types, coco_vehicles, make_splits,
 )
 

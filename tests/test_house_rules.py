@@ -16,8 +16,6 @@ KNOWN_LARGE = {
     "vehiclekit/sdk/remote.py": 429,
     "vehiclekit/cli.py:build_parser": 88,
     "vehiclekit/serving/repository.py:build_repository": 86,
-    "vehiclekit/training/reid/train.py:run": 95,
-    "vehiclekit/training/ups/finetune.py:run": 95,
 }
 
 

@@ -14,7 +14,7 @@ from vehiclekit.models import zoo
 from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleRecognizer, VehicleReID
 from vehiclekit.training import vehicle_type_v2
 from vehiclekit.training.cli import main as train_vehicle
-from vehiclekit.training.datasets import load_stanford_cars, load_vehicle_reid, read_bgr
+from vehiclekit.training.core.datasets import load_stanford_cars, load_vehicle_reid, read_bgr
 
 #: Share of real test images on which INT8 must give fp32's label (the performance issue's bar).
 AGREEMENT = 0.99

@@ -9,7 +9,7 @@ import torch
 
 from feature_blobs import blob_features, blobs
 from vehiclekit.training.cli import main as train_vehicle
-from vehiclekit.training.metrics import expected_calibration_error
+from vehiclekit.training.core.metrics import expected_calibration_error
 from vehiclekit.training.studies import frozen_features as ff
 from vehiclekit.training.studies import label_efficiency_frozen as lef
 

@@ -10,7 +10,7 @@ import torch
 from vehiclekit.models import efficientnet_lite
 from vehiclekit.models.factory import Classifier, build_backbone
 from vehiclekit.models.preprocess import classifier_input
-from vehiclekit.training.datasets import load_stanford_cars, read_bgr
+from vehiclekit.training.core.datasets import load_stanford_cars, read_bgr
 
 #: ImageNet-1k classes that are road vehicles or their parts (torchvision / TF class indices).
 IMAGENET_VEHICLES = {

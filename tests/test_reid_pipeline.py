@@ -17,7 +17,7 @@ from vehiclekit.models.metadata import EMBEDDING_OUTPUT, ClassifierMetadata
 from vehiclekit.paths import data_root
 from vehiclekit.sdk import Gallery, VehicleReID
 from vehiclekit.training.cli import main as train_vehicle
-from vehiclekit.training.datasets import load_vehicle_reid
+from vehiclekit.training.core.datasets import load_vehicle_reid
 from vehiclekit.training.reid import train
 from vehiclekit.training.reid.evaluate import cross_camera_report, embed, eval_dataset, load_run_embedder
 

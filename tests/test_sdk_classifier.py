@@ -24,7 +24,7 @@ COLOURS = ("red", "green", "blue")
 RED, GREEN, BLUE = ((0, 0, 255), (0, 255, 0), (255, 0, 0))  # BGR
 V1_TYPES = ("bike", "car", "juggernaut", "minibus", "pickup", "truck")
 TO_V2 = {"bike": "motorcycle", "car": "car", "juggernaut": "heavy-truck", "minibus": "van", "pickup": "pickup", "truck": "truck"}
-SPLIT = REPO_ROOT / "vehiclekit" / "training" / "splits" / "vehicle-types.json"
+SPLIT = REPO_ROOT / "vehiclekit" / "training" / "core" / "splits" / "vehicle-types.json"
 
 
 def save_model(path: Path, props: dict[str, str], output: str = "logits") -> Path:

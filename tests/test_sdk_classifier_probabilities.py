@@ -17,7 +17,7 @@ from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.paths import REPO_ROOT
 from vehiclekit.sdk.classifier import group_matrix, softmax
 
-SPLIT = REPO_ROOT / "vehiclekit" / "training" / "splits" / "vehicle-types.json"
+SPLIT = REPO_ROOT / "vehiclekit" / "training" / "core" / "splits" / "vehicle-types.json"
 
 
 def softmax_by_hand(logits: list[float]) -> list[float]:

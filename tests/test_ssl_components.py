@@ -14,7 +14,7 @@ from vehiclekit.training.ssl.linear_probe import linear_probe
 from vehiclekit.training.ssl.momentum import cosine_momentum, ema_update, frozen_copy
 from vehiclekit.training.ssl.queue import KeyQueue
 from vehiclekit.training.ssl.simsiam import SimSiam
-from vehiclekit.training.transforms import ssl_views_transform
+from vehiclekit.training.core.transforms import ssl_views_transform
 
 
 def test_simsiam_heads_follow_the_paper():

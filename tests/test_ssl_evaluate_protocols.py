@@ -12,7 +12,7 @@ import pytest
 from vehiclekit.paths import REPO_ROOT
 from vehiclekit.training.cli import main as train_vehicle
 
-SPLIT = json.loads((REPO_ROOT / "vehiclekit" / "training" / "splits" / "vehicle-types.json").read_text())
+SPLIT = json.loads((REPO_ROOT / "vehiclekit" / "training" / "core" / "splits" / "vehicle-types.json").read_text())
 CLASSES = ["bike", "car", "juggernaut", "minibus", "pickup", "truck"]
 TINY = ["--img-size", "32", "--threads", "1"]
 

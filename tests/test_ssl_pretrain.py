@@ -11,10 +11,10 @@ import torch
 from vehiclekit.errors import VehiclekitError
 from vehiclekit.models.factory import Classifier, build_backbone
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import load_checkpoint
 from vehiclekit.training.cli import main as train_vehicle
-from vehiclekit.training.datasets import load_stanford_cars, load_vehicle_reid, load_vehicle_types
-from vehiclekit.training.ssl import pretrain
+from vehiclekit.training.core import trainer
+from vehiclekit.training.core.checkpoint import load_checkpoint
+from vehiclekit.training.core.datasets import load_stanford_cars, load_vehicle_reid, load_vehicle_types
 from vehiclekit.training.ssl.data import PRESETS, folder_images, preset_images
 
 # 16 images, batch 8: 2 steps per epoch
@@ -75,13 +75,13 @@ def test_resume_equals_uninterrupted_run(method, image_folder, tmp_path, monkeyp
     args = ["pretrain", "--method", method, "--images", str(image_folder), "--epochs", "2", *TINY, *extra]
     assert train_vehicle([*args, "--out", str(tmp_path / "full")]) == 0
 
-    real_save = pretrain.save_atomic
+    real_save = trainer.save_atomic
 
     def save_then_die(obj, path):
         real_save(obj, path)
         raise KeyboardInterrupt("killed after the first checkpoint")
 
-    monkeypatch.setattr(pretrain, "save_atomic", save_then_die)
+    monkeypatch.setattr(trainer, "save_atomic", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_vehicle([*args, "--out", str(tmp_path / "killed")])
     monkeypatch.undo()

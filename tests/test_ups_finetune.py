@@ -45,7 +45,7 @@ def test_two_iteration_ups_run(ups_run):
 @pytest.mark.slow
 def test_resume_after_interrupted_iteration_matches(ups_run, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    real, calls = finetune.train_epoch, []
+    real, calls = finetune.train_one_epoch, []
 
     def dies_in_iteration_1(*a, **k):
         calls.append(1)
@@ -53,10 +53,10 @@ def test_resume_after_interrupted_iteration_matches(ups_run, tmp_path, monkeypat
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(finetune, "train_epoch", dies_in_iteration_1)
+    monkeypatch.setattr(finetune, "train_one_epoch", dies_in_iteration_1)
     with pytest.raises(KeyboardInterrupt):
         train_vehicle(["finetune", "--out", str(out), *TINY])
-    monkeypatch.setattr(finetune, "train_epoch", real)
+    monkeypatch.setattr(finetune, "train_one_epoch", real)
     assert len(json.loads((out / "history.json").read_text())) == 1
     assert train_vehicle(["finetune", "--resume", "--out", str(out)]) == 0
     resumed, full = (json.loads((d / "history.json").read_text()) for d in (out, ups_run))

@@ -43,7 +43,7 @@ def test_type_v2_through_the_recognizer_on_coco(type_v2_metrics):
 
 
 def test_make_model_and_body_names_load_with_the_stanford_labels(data_dir):
-    from vehiclekit.training.datasets import stanford_cars_rows
+    from vehiclekit.training.core.datasets import stanford_cars_rows
 
     rows = stanford_cars_rows(data_dir)
     expected = {"vehicle-model": "class_name", "vehicle-make": "make", "vehicle-body": "body_type"}
@@ -75,7 +75,7 @@ def test_calibration_scores_are_the_textbook_ones():
 @pytest.mark.slow
 def test_make_model_and_body_accuracy_on_stanford_test(data_dir):
     """Measured when it shipped (docs/results.md §10): model 0.800, make 0.901, body 0.915."""
-    from vehiclekit.training.datasets import load_stanford_cars
+    from vehiclekit.training.core.datasets import load_stanford_cars
 
     test = load_stanford_cars(data_dir, "class_name", "test")
     answers = VehicleClassifier(model="vehicle-model").predict_groups(list(test.paths), [None, "make", "body"])

@@ -10,7 +10,7 @@ mkdir -p .gpu-carry/crops
 import shutil
 from pathlib import Path
 from vehiclekit.paths import data_root
-from vehiclekit.training.datasets import load_vehicle_types
+from vehiclekit.training.core.datasets import load_vehicle_types
 for i, path in enumerate(load_vehicle_types(data_root(), "test").paths[::10]):
     shutil.copyfile(path, Path(".gpu-carry/crops") / f"{i:03d}.jpg")
 PY

@@ -16,8 +16,8 @@ import numpy as np
 from vehiclekit.paths import data_root
 from vehiclekit.sdk import VehicleClassifier
 from vehiclekit.sdk.recognizer import ATTRIBUTE_MODELS
-from vehiclekit.training.checkpoint import write_json
-from vehiclekit.training.datasets import load_stanford_cars
+from vehiclekit.training.core.checkpoint import write_json
+from vehiclekit.training.core.datasets import load_stanford_cars
 
 #: Attribute -> the Stanford labels.csv column that is its truth.
 TRUTH_COLUMN = {"model": "class_name", "make": "make", "body": "body_type"}

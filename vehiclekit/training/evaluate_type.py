@@ -27,9 +27,9 @@ from vehiclekit.paths import data_root
 from vehiclekit.sdk import VehicleClassifier, VehicleRecognizer
 from vehiclekit.sdk.recognizer import DEFAULT_DETECTOR_TYPE_SCORE, DEFAULT_DUPLICATE_IOU
 from vehiclekit.training import vehicle_type_v2 as v2
-from vehiclekit.training.checkpoint import write_json
-from vehiclekit.training.datasets import coco_vehicles, load_stanford_cars
-from vehiclekit.training.metrics import classification_report, plot_confusion
+from vehiclekit.training.core.checkpoint import write_json
+from vehiclekit.training.core.datasets import coco_vehicles, load_stanford_cars
+from vehiclekit.training.core.metrics import classification_report, plot_confusion
 
 DOMAINS = ("vehicle-types", "stanford-cars", "vehicle-reid")
 MATCH_IOU = 0.5

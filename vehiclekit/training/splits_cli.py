@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vehiclekit.paths import data_root
-from vehiclekit.training.datasets import write_splits
+from vehiclekit.training.core.datasets import write_splits
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -33,7 +33,7 @@ import cv2
 from vehiclekit.errors import DatasetError
 from vehiclekit.labeling import LabelStore, is_label_store
 from vehiclekit.sdk.image import IMAGE_SUFFIXES
-from vehiclekit.training.datasets import LabeledImages, stratified_split
+from vehiclekit.training.core.datasets import LabeledImages, stratified_split
 
 #: Fewest images a class needs: one each for train, val and test.
 MIN_PER_CLASS = 3

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from vehiclekit.models.zoo import VEHICLE_TYPES
 from vehiclekit.sdk.recognizer import DETECTOR_TYPES
-from vehiclekit.training.datasets import SPLITS_DIR, LabeledImages, _labeled, _require, load_stanford_cars, load_vehicle_reid, load_vehicle_types
+from vehiclekit.training.core.datasets import SPLITS_DIR, LabeledImages, _labeled, _require, load_stanford_cars, load_vehicle_reid, load_vehicle_types
 
 LABELS = VEHICLE_TYPES
 VEHICLE_TYPES = {"bike": "motorcycle", "car": "car", "juggernaut": "heavy-truck", "minibus": "van", "pickup": "pickup", "truck": "truck"}

@@ -30,7 +30,7 @@ from vehiclekit.errors import VehiclekitError
 from vehiclekit.models import zoo
 from vehiclekit.models.factory import Classifier
 from vehiclekit.models.metadata import ClassifierMetadata
-from vehiclekit.training.checkpoint import load_checkpoint
+from vehiclekit.training.core.checkpoint import load_checkpoint
 
 MAX_ABS_DIFF = 1e-4
 

@@ -36,9 +36,9 @@ from vehiclekit.training.active.strategies import (
     rank,
     uncertainty_scores,
 )
-from vehiclekit.training.checkpoint import load_checkpoint
+from vehiclekit.training.core.checkpoint import load_checkpoint
 from vehiclekit.training.ssl.data import folder_images
-from vehiclekit.training.transforms import eval_transform
+from vehiclekit.training.core.transforms import eval_transform
 from vehiclekit.training.ups.selection import select_pseudo_labels
 from vehiclekit.training.warm_start import (
     load_trained,

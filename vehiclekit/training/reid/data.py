@@ -18,8 +18,8 @@ import torch
 from torchvision.transforms import v2
 
 from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from vehiclekit.training.datasets import LabeledImages, ReidImage, load_vehicle_reid
-from vehiclekit.training.transforms import _rgb_tensor
+from vehiclekit.training.core.datasets import LabeledImages, ReidImage, load_vehicle_reid
+from vehiclekit.training.core.transforms import _rgb_tensor
 
 
 def reid_split(root: Path, splits: tuple[str, ...]) -> list[ReidImage]:

@@ -29,14 +29,14 @@ from torch.utils.data import DataLoader
 from vehiclekit.models.factory import BACKBONES, backbone_spec, build_backbone, resolve_arch
 from vehiclekit.models.reid import BackboneEmbedder, ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import load_checkpoint, seed_everything, write_json
-from vehiclekit.training.datasets import ImageDataset, ReidImage, load_vehicle_reid
+from vehiclekit.training.core.checkpoint import load_checkpoint, seed_everything, write_json
+from vehiclekit.training.core.datasets import ImageDataset, ReidImage, load_vehicle_reid
 from vehiclekit.training.reid.adabn import adapt_batchnorm
 from vehiclekit.training.reid.data import as_labeled
 from vehiclekit.training.reid.metrics import cosine_distance, evaluate_ranking
 from vehiclekit.training.reid.rerank import k_reciprocal_rerank
 from vehiclekit.training.ssl.evaluate import load_backbone
-from vehiclekit.training.transforms import eval_transform
+from vehiclekit.training.core.transforms import eval_transform
 
 SUMMARY = ("rank-1", "rank-5", "rank-10", "mAP", "mINP")
 

@@ -13,7 +13,7 @@ from vehiclekit.models.factory import backbone_spec
 from vehiclekit.models.metadata import EMBEDDING_OUTPUT, REID_TASK, ClassifierMetadata
 from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.paths import data_root
-from vehiclekit.training.datasets import load_vehicle_reid, read_bgr
+from vehiclekit.training.core.datasets import load_vehicle_reid, read_bgr
 from vehiclekit.training.export import export_onnx
 from vehiclekit.training.reid.evaluate import load_run_embedder
 

@@ -26,24 +26,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, backbone_spec, resolve_arch
 from vehiclekit.models.reid import ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
 from vehiclekit.training import user_images
-from vehiclekit.training.checkpoint import add_run_arguments, load_checkpoint, save_atomic, seed_worker, start_run, write_json
-from vehiclekit.training.datasets import ImageDataset, ReidImage, load_vehicle_reid
+from vehiclekit.training.core.checkpoint import add_run_arguments, load_checkpoint, seed_worker, start_run, write_json
+from vehiclekit.training.core.datasets import ImageDataset, ReidImage, load_vehicle_reid
+from vehiclekit.training.core.loop import channels_last, train_one_epoch
+from vehiclekit.training.core.schedules import warmup_cosine
+from vehiclekit.training.core.trainer import Trainer
 from vehiclekit.training.reid.data import as_labeled, reid_split, reid_train_transform
 from vehiclekit.training.reid.evaluate import cross_camera_report, embed, eval_dataset, tune_rerank
 from vehiclekit.training.reid.losses import ReidLoss
 from vehiclekit.training.reid.sampler import PKSampler
-from vehiclekit.training.schedules import warmup_cosine
 
 ONNX_NAME = "vehicle_reid.onnx"
 
@@ -111,48 +112,31 @@ def run(args: argparse.Namespace) -> int:
         if init.get("arch", args.arch) != args.arch:
             raise SystemExit(f"--arch {args.arch} but {args.init} holds a {init['arch']} backbone")
         model.backbone.load_state_dict(init["backbone"])
-    model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU (as supervised.py)
+    model = channels_last(model)
     params = [p for p in model.parameters() if p.requires_grad]  # the BNNeck shift is frozen
     optimizer = torch.optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len(PKSampler(train_data.labels, args.p, args.k, cameras=cameras))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch))
-    criterion = ReidLoss(args.label_smoothing, args.margin)
+    step = partial(reid_step, ReidLoss(args.label_smoothing, args.margin))
+    trainer = Trainer(out, config, args.epochs, state, model, optimizer, scheduler, keep={"classes": list(train_data.classes)},
+                      best_key="best_score")
 
-    start_epoch, best_score, history = 0, -1.0, []
-    if args.resume:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best_score, history = state["epoch"] + 1, state["best_score"], state["history"]
-        print(f"resumed {out} at epoch {start_epoch}/{args.epochs}")
-
-    for epoch in range(start_epoch, args.epochs):
+    def train(epoch: int) -> dict:
         epoch_seed = args.seed * 1000 + epoch  # same batches and augmentation after a resume
         torch.manual_seed(epoch_seed)
         loader = DataLoader(train_set, batch_sampler=PKSampler(train_data.labels, args.p, args.k, epoch_seed, cameras),
                             num_workers=args.workers, worker_init_fn=seed_worker)
-        t0 = time.time()
-        losses = train_one_epoch(model, loader, criterion, optimizer, scheduler, f"epoch {epoch + 1}/{args.epochs}")
-        entry = {"epoch": epoch + 1, **losses, "lr": scheduler.get_last_lr()[0]}
-        last = epoch + 1 == args.epochs
-        if val_images is not None and ((epoch + 1) % args.eval_every == 0 or last):
-            val = cross_camera_report(embed(ReidEmbedder(model, args.flip_test), val_set), val_images)["mean"]["plain"]
-            entry |= {"val_rank-1": val["rank-1"], "val_mAP": val["mAP"]}
-        entry["seconds"] = round(time.time() - t0, 1)
-        history.append(entry)
-        val_text = f"  val Rank-1 {entry['val_rank-1']:.3f} mAP {entry['val_mAP']:.3f}" if "val_mAP" in entry else ""
-        print(f"epoch {epoch + 1}: loss {entry['loss']:.4f} (ce {entry['ce']:.4f}, triplet {entry['triplet']:.4f}){val_text}"
-              f"  ({entry['seconds']} s)")
-        score = entry.get("val_mAP", best_score)
-        if val_images is None or score > best_score:
-            best_score = max(score, best_score)
-            save_atomic({"model": model.state_dict(), "config": config, "classes": list(train_data.classes),
-                         "epoch": epoch}, out / "best.pt")
-        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "config": config, "classes": list(train_data.classes), "epoch": epoch, "best_score": best_score,
-                     "history": history}, out / "last.pt")
-        write_json(out / "history.json", history)
+        stats = train_one_epoch(model, loader, step, optimizer, scheduler, f"epoch {epoch + 1}/{args.epochs}")
+        return {"epoch": epoch + 1, **stats.means, "lr": scheduler.get_last_lr()[0]}
+
+    def validate(epoch: int) -> dict:
+        if val_images is None or not ((epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs):
+            return {}
+        val = cross_camera_report(embed(ReidEmbedder(model, args.flip_test), val_set), val_images)["mean"]["plain"]
+        return {"val_rank-1": val["rank-1"], "val_mAP": val["mAP"]}
+
+    trainer.fit(train, validate, score=None if val_images is None else "val_mAP", after=print_epoch)
 
     best = load_checkpoint(out / "best.pt")
     model.load_state_dict(best["model"])
@@ -194,20 +178,15 @@ def own_identities(source: Path, out: Path, seed: int) -> dict[str, list[ReidIma
     return {split: [ReidImage(Path(p), i, c, "unknown") for p, i, c in rows] for split, rows in parts.items()}
 
 
-def train_one_epoch(model, loader, criterion, optimizer, scheduler, desc: str) -> dict[str, float]:
-    model.train()
-    sums, count = {"loss": 0.0, "ce": 0.0, "triplet": 0.0}, 0
-    bar = tqdm(loader, desc=desc, leave=False, mininterval=2)
-    for images, targets in bar:
-        f_t, _, logits = model(images.to(memory_format=torch.channels_last))
-        loss, parts = criterion(f_t, logits, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        n = len(targets)
-        for key, value in (("loss", loss.item()), *parts.items()):
-            sums[key] += value * n
-        count += n
-        bar.set_postfix(loss=f"{sums['loss'] / count:.3f}")
-    return {k: v / max(count, 1) for k, v in sums.items()}
+def reid_step(criterion: ReidLoss, model: ReidNet, batch) -> tuple[torch.Tensor, dict, int]:
+    """The training step (:mod:`~vehiclekit.training.core.loop`): ID + triplet loss on a channels-last batch."""
+    images, targets = batch
+    f_t, _, logits = model(channels_last(images))
+    loss, parts = criterion(f_t, logits, targets)
+    return loss, parts, len(targets)
+
+
+def print_epoch(entry: dict) -> None:
+    val_text = f"  val Rank-1 {entry['val_rank-1']:.3f} mAP {entry['val_mAP']:.3f}" if "val_mAP" in entry else ""
+    print(f"epoch {entry['epoch']}: loss {entry['loss']:.4f} (ce {entry['ce']:.4f}, triplet {entry['triplet']:.4f}){val_text}"
+          f"  ({entry['seconds']} s)")

@@ -18,7 +18,7 @@ import cv2
 
 from vehiclekit.errors import DatasetNotFoundError, VehiclekitError
 from vehiclekit.paths import cache_dir
-from vehiclekit.training.datasets import (
+from vehiclekit.training.core.datasets import (
     IMAGE_SUFFIXES, LabeledImages, load_stanford_cars, load_vehicle_reid, load_vehicle_types,
 )
 

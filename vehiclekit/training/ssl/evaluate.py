@@ -26,12 +26,12 @@ from torch import nn
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, backbone_spec, build_backbone, resolve_arch
 from vehiclekit.paths import data_root
 from vehiclekit.training import supervised
-from vehiclekit.training.checkpoint import load_checkpoint, seed_everything, write_json
-from vehiclekit.training.datasets import ImageDataset, label_subset
-from vehiclekit.training.metrics import classification_report
+from vehiclekit.training.core.checkpoint import load_checkpoint, seed_everything, write_json
+from vehiclekit.training.core.datasets import ImageDataset, label_subset
+from vehiclekit.training.core.metrics import classification_report
 from vehiclekit.training.ssl.knn import knn_predict
 from vehiclekit.training.ssl.linear_probe import linear_probe
-from vehiclekit.training.transforms import eval_transform
+from vehiclekit.training.core.transforms import eval_transform
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

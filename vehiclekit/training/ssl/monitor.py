@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vehiclekit.training.datasets import ImageDataset, load_vehicle_types
+from vehiclekit.training.core.datasets import ImageDataset, load_vehicle_types
 from vehiclekit.training.ssl.knn import knn_predict
 from vehiclekit.training.supervised import predict_logits
 from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from vehiclekit.training.transforms import eval_transform
+from vehiclekit.training.core.transforms import eval_transform
 
 
 def normalized_std_ratio(x: torch.Tensor) -> float:

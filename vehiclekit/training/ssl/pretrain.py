@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -28,14 +28,15 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm import tqdm
 
 from vehiclekit.errors import DatasetNotFoundError
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, backbone_spec, imagenet_backbones, resolve_arch
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import open_run, save_atomic, seed_everything, write_json
-from vehiclekit.training.datasets import ImageDataset, LabeledImages
-from vehiclekit.training.schedules import warmup_cosine
+from vehiclekit.training.core.checkpoint import open_run, save_atomic, seed_everything
+from vehiclekit.training.core.datasets import ImageDataset, LabeledImages
+from vehiclekit.training.core.loop import EpochStats, train_one_epoch
+from vehiclekit.training.core.schedules import warmup_cosine
+from vehiclekit.training.core.trainer import Trainer
 from vehiclekit.training.ssl import distributed
 from vehiclekit.training.ssl.byol import BYOL
 from vehiclekit.training.ssl.data import PRESETS, folder_images, preset_images
@@ -43,7 +44,7 @@ from vehiclekit.training.ssl.moco import MoCo
 from vehiclekit.training.ssl.monitor import Monitor, plot_history
 from vehiclekit.training.ssl.simclr import SimCLR
 from vehiclekit.training.ssl.simsiam import SimSiam
-from vehiclekit.training.transforms import ssl_views_transform
+from vehiclekit.training.core.transforms import ssl_views_transform
 
 METHODS: dict[str, type[nn.Module]] = {"simsiam": SimSiam, "byol": BYOL, "simclr": SimCLR, "moco": MoCo}
 # Method options a run may override (constructor keyword arguments; defaults in each method module).
@@ -126,44 +127,40 @@ def pretrain(args: argparse.Namespace, device: torch.device) -> int:
 
     model = METHODS[args.method](args.arch, **{k: config[k] for k in METHOD_OPTIONS[args.method] if config[k] is not None},
                                  **backbone_options(config))
-    if state:
-        model.load_state_dict(state["model"])
     if world > 1:
         model = distributed.convert_sync_batchnorm(model, device)
     model.to(device)
     optimizer, lr_lambdas = build_optimizer(model, args, steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambdas)
-    if state:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    trainer = Trainer(out, config, args.epochs, state, model, optimizer, scheduler, best_key=None, writer=rank == 0,
+                      last_extra=lambda: {"backbone": model.backbone.state_dict(), "arch": args.arch})
     trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 else model
+    update_target = getattr(model, "update_target", None)
 
     monitor = Monitor(data_root(args.data), args.img_size, mean=norm.mean, std=norm.std) if rank == 0 and args.eval_every else None
-    history = state["history"] if state else []
-    start_epoch = state["epoch"] + 1 if state else 0
-    if monitor and not history:
-        history.append({"epoch": 0, **monitor(model.backbone, model.projection_head)})
-        print(f"initialisation: kNN acc {history[0]['knn_acc']:.4f}, collapse z {history[0]['collapse_z']:.3f}")
-    if state and rank == 0:
-        print(f"resumed {out} at epoch {start_epoch}/{args.epochs}")
+    if monitor and not trainer.history:
+        trainer.history.append({"epoch": 0, **monitor(model.backbone, model.projection_head)})
+        print(f"initialisation: kNN acc {trainer.history[0]['knn_acc']:.4f}, collapse z {trainer.history[0]['collapse_z']:.3f}")
 
-    for epoch in range(start_epoch, args.epochs):
+    def train(epoch: int) -> dict:
         loader = epoch_loader(dataset, args, epoch, rank, world)
-        entry = {"epoch": epoch + 1, **train_one_epoch(trained, model, loader, optimizer, scheduler, epoch * steps_per_epoch,
-                                                       total_steps, f"{args.method} epoch {epoch + 1}/{args.epochs}", device)}
-        entry["lr"] = scheduler.get_last_lr()[0]
-        if monitor and ((epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs):
-            entry.update(monitor(model.backbone, model.projection_head))
-        history.append(entry)
+        stats = train_one_epoch(trained, loader, partial(ssl_step, device), optimizer, scheduler,
+                                f"{args.method} epoch {epoch + 1}/{args.epochs}", first_step=epoch * steps_per_epoch,
+                                after_step=update_target and (lambda step: update_target(step, total_steps)), show=rank == 0)
+        return {"epoch": epoch + 1, **epoch_summary(stats, loader.batch_size), "lr": scheduler.get_last_lr()[0]}
+
+    def monitored(epoch: int) -> dict:
+        due = monitor and ((epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs)
+        return monitor(model.backbone, model.projection_head) if due else {}
+
+    def after(entry: dict) -> None:
         if rank == 0:
-            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                         "config": config, "epoch": epoch, "history": history,
-                         "backbone": model.backbone.state_dict(), "arch": args.arch}, out / "last.pt")
-            write_json(out / "history.json", history)
-            plot_history(history, out / "monitor.png", f"{args.method}, {args.arch}, {args.img_size} px, batch {args.batch_size}")
+            plot_history(trainer.history, out / "monitor.png", f"{args.method}, {args.arch}, {args.img_size} px, batch {args.batch_size}")
             print(_summary(entry))
         if world > 1:
             dist.barrier()
+
+    trainer.fit(train, monitored, after=after)
     if rank == 0:
         save_atomic({"backbone": model.backbone.state_dict(), "arch": args.arch}, out / "backbone.pt")
         print(f"backbone: {out / 'backbone.pt'} (train-vehicle supervised --init / evaluate --init)")
@@ -237,36 +234,23 @@ def epoch_loader(dataset: ImageDataset, args: argparse.Namespace, epoch: int, ra
                       generator=torch.Generator().manual_seed(seed), num_workers=args.workers)
 
 
-def train_one_epoch(trained: nn.Module, model: nn.Module, loader: DataLoader, optimizer, scheduler, first_step: int,
-                    total_steps: int, desc: str, device: torch.device) -> dict:
-    """One pass over ``loader``; ``trained`` is ``model`` or its DDP wrapper. Returns the loss (mean
-    over processes), per-step losses, img/s (all processes) and the share of time spent waiting for data."""
-    trained.train()
-    update_target = getattr(model, "update_target", None)
-    losses: list[float] = []
-    waited = 0.0
-    start = tick = time.perf_counter()
-    bar = tqdm(loader, desc=desc, leave=False, mininterval=2, disable=distributed.rank() != 0)
-    for step, ((view1, view2), _) in enumerate(bar, start=first_step):
-        waited += time.perf_counter() - tick
-        loss = trained(view1.to(device, non_blocking=True), view2.to(device, non_blocking=True))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        if update_target:
-            update_target(step, total_steps)
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        tick = time.perf_counter()
-    seconds = time.perf_counter() - start
-    step_losses = torch.tensor(losses, dtype=torch.float64)
+def ssl_step(device: torch.device, trained: nn.Module, batch) -> tuple[torch.Tensor, dict, int]:
+    """The training step (:mod:`~vehiclekit.training.core.loop`): the method's loss on the two views;
+    ``trained`` is the method or its DDP wrapper."""
+    (view1, view2), _ = batch
+    return trained(view1.to(device, non_blocking=True), view2.to(device, non_blocking=True)), {}, len(view1)
+
+
+def epoch_summary(stats: EpochStats, batch_size: int) -> dict:
+    """An epoch's history fields: the loss (mean over processes), per-step losses, img/s (all processes)
+    and the share of time spent waiting for data."""
+    step_losses = torch.tensor(stats.step_losses, dtype=torch.float64)
     if distributed.world_size() > 1:
         dist.all_reduce(step_losses)
         step_losses /= distributed.world_size()
     return {"loss": step_losses.mean().item(), "loss_steps": [round(v, 6) for v in step_losses.tolist()],
-            "images_per_s": round(len(losses) * loader.batch_size * distributed.world_size() / seconds, 1),
-            "data_wait": round(waited / seconds, 3), "seconds": round(seconds, 1)}
+            "images_per_s": round(len(stats.step_losses) * batch_size * distributed.world_size() / stats.seconds, 1),
+            "data_wait": round(stats.data_wait, 3), "seconds": round(stats.seconds, 1)}
 
 
 def _summary(entry: dict) -> str:

@@ -5,7 +5,7 @@ CPU; this one runs the whole grid in minutes because the backbone runs once per 
 (:mod:`~vehiclekit.training.studies.frozen_features`).
 
 Per (task, init, seed, labelled fraction): a stratified seeded fraction of the train split is
-labelled (:func:`~vehiclekit.training.datasets.label_subset`), the rest is the unlabelled pool
+labelled (:func:`~vehiclekit.training.core.datasets.label_subset`), the rest is the unlabelled pool
 whose true labels are only used to score the pseudo-labels. Iteration 0 trains the dropout + linear
 head on the labels (the supervised-only row); each later iteration selects pseudo-labels from the
 pool with the previous head and retrains a fresh head on labels + pseudo-labels:
@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vehiclekit.training.datasets import label_subset
-from vehiclekit.training.metrics import expected_calibration_error
+from vehiclekit.training.core.datasets import label_subset
+from vehiclekit.training.core.metrics import expected_calibration_error
 from vehiclekit.training.studies import number_list
 from vehiclekit.training.studies.frozen_features import TASKS, Features, HeadConfig, cached_features, mc_logits, score, train_head
 from vehiclekit.training.studies.label_efficiency import parse_init

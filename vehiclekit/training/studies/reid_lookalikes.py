@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from vehiclekit.paths import data_root
-from vehiclekit.training.datasets import load_vehicle_reid
+from vehiclekit.training.core.datasets import load_vehicle_reid
 from vehiclekit.training.reid.metrics import evaluate_ranking
 
 WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)

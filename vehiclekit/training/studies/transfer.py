@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from vehiclekit.paths import data_root
-from vehiclekit.training.datasets import load_vehicle_types
+from vehiclekit.training.core.datasets import load_vehicle_types
 
 #: The user's names for the vehicle-types classes.
 RENAMED = {"bike": "two-wheeler", "car": "car", "juggernaut": "articulated", "minibus": "minibus", "pickup": "pickup",

@@ -19,31 +19,24 @@ val accuracy over iterations) and ``metrics.json`` at the end.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
-from tqdm import tqdm
 
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, Classifier, backbone_spec, resolve_arch
 from vehiclekit.paths import data_root
-from vehiclekit.training.checkpoint import (
-    add_run_arguments,
-    load_checkpoint,
-    start_run,
-    save_atomic,
-    seed_worker,
-    write_json,
-)
+from vehiclekit.training.core.checkpoint import add_run_arguments, load_checkpoint, seed_worker, start_run, write_json
 from vehiclekit.errors import DatasetError, DatasetNotFoundError
-from vehiclekit.training.datasets import ImageDataset, LabeledImages, label_subset
-from vehiclekit.training.schedules import warmup_cosine
+from vehiclekit.training.core.datasets import ImageDataset, LabeledImages, label_subset
+from vehiclekit.training.core.loop import train_one_epoch
+from vehiclekit.training.core.schedules import warmup_cosine
+from vehiclekit.training.core.trainer import Trainer
 from vehiclekit.training.ssl.data import folder_images
 from vehiclekit.training.supervised import DATASETS, add_own_images_arguments, evaluate, own_images, predict_logits
 from vehiclekit.training.user_images import check_readable
-from vehiclekit.training.transforms import eval_transform, train_transform
+from vehiclekit.training.core.transforms import eval_transform, train_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
 from vehiclekit.training.ups.selection import (
     Selection,
@@ -120,25 +113,38 @@ def _fresh_model(args, num_classes: int, iteration: int) -> Classifier:
     return model
 
 
-def train_epoch(model, loader, optimizer, scheduler, desc: str) -> dict:
-    """One epoch of cross-entropy on rows with a target plus the negative-learning loss on rows with
-    negative classes (each averaged over its own rows, summed)."""
-    model.train()
-    sums, n = {"loss": 0.0, "ce": 0.0, "nl": 0.0}, 0
-    for images, targets, negative in tqdm(loader, desc=desc, leave=False, mininterval=2):
-        logits = model(images)
-        has_target = targets >= 0
-        ce = F.cross_entropy(logits[has_target], targets[has_target]) if has_target.any() else logits.sum() * 0.0
-        nl = negative_learning_loss(logits, negative)
-        loss = ce + nl
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        for k, v in (("loss", loss), ("ce", ce), ("nl", nl)):
-            sums[k] += v.item() * len(targets)
-        n += len(targets)
-    return {k: v / max(n, 1) for k, v in sums.items()}
+def ups_step(model: Classifier, batch) -> tuple[torch.Tensor, dict, int]:
+    """The training step (:mod:`~vehiclekit.training.core.loop`): cross-entropy on rows with a target
+    plus the negative-learning loss on rows with negative classes (each averaged over its own rows, summed)."""
+    images, targets, negative = batch
+    logits = model(images)
+    has_target = targets >= 0
+    ce = F.cross_entropy(logits[has_target], targets[has_target]) if has_target.any() else logits.sum() * 0.0
+    nl = negative_learning_loss(logits, negative)
+    return ce + nl, {"ce": ce.item(), "nl": nl.item()}, len(targets)
+
+
+def train_iteration(args, it: int, train_set: _Samples, val_set: ImageDataset, num_classes: int) -> tuple[Classifier, float, list]:
+    """Iteration ``it``: a fresh model trained ``--epochs-per-iteration`` epochs on ``train_set``; returns
+    it at its best val epoch, that accuracy and the epochs' losses and val accuracies."""
+    model = _fresh_model(args, num_classes, it)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
+    batch = min(args.batch_size, len(train_set))
+    steps = max(len(train_set), args.min_samples_per_epoch) // batch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.warmup_epochs * steps, args.epochs_per_iteration * steps))
+    it_best, it_state, epochs = -1.0, None, []
+    for epoch in range(args.epochs_per_iteration):
+        generator = torch.Generator().manual_seed(args.seed * 100003 + it * 1000 + epoch)
+        torch.manual_seed(args.seed * 100003 + it * 1000 + epoch)
+        sampler = RandomSampler(train_set, num_samples=max(len(train_set), args.min_samples_per_epoch), generator=generator)
+        loader = DataLoader(train_set, batch, sampler=sampler, drop_last=True, num_workers=args.workers, worker_init_fn=seed_worker)
+        losses = train_one_epoch(model, loader, ups_step, optimizer, scheduler, f"iteration {it} epoch {epoch + 1}").means
+        val_acc = evaluate(model, val_set, args.batch_size)["accuracy"]
+        epochs.append({"epoch": epoch + 1, **losses, "val_acc": val_acc})
+        if val_acc > it_best:
+            it_best, it_state = val_acc, {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(it_state)
+    return model, it_best, epochs
 
 
 def select(args, model, pool_loader, iteration: int, num_classes: int) -> tuple[Selection, dict]:
@@ -195,58 +201,31 @@ def run(args: argparse.Namespace) -> int:
     pool_eval = _Samples(base, pool, pool_truth.tolist(), [no_neg] * len(pool), to_eval)
     pool_loader = DataLoader(_PairView(pool_eval), args.batch_size)
 
-    start, history, best_acc = 0, [], -1.0
     selection = Selection(torch.zeros(len(pool), dtype=torch.bool), torch.zeros(len(pool), dtype=torch.long),
                           torch.zeros(len(pool), num_classes, dtype=torch.bool))
     if state is not None:
-        start, history, best_acc = state["iteration"] + 1, state["history"], state["best_acc"]
         selection = Selection(state["positive"], state["pseudo_labels"], state["negative"])
-        print(f"resumed {out} at iteration {start}/{iterations} (best val acc {best_acc:.4f})")
+    trainer = Trainer(out, config, iterations, state, resume_weights=False, keep={"classes": list(classes)}, unit="iteration",
+                      last_extra=lambda: {"positive": selection.positive, "pseudo_labels": selection.labels,
+                                          "negative": selection.negative})
 
-    for it in range(start, iterations):
-        t0 = time.time()
+    def iteration(it: int) -> dict:
+        nonlocal selection
         pos = torch.nonzero(selection.positive).squeeze(1).tolist()
         neg_only = torch.nonzero(selection.negative.any(1)).squeeze(1).tolist() if args.method == "ups" else []
         indices = labeled + [pool[j] for j in pos] + [pool[j] for j in neg_only]
         targets = [train_data.labels[i] for i in labeled] + selection.labels[pos].tolist() + [-1] * len(neg_only)
         negative = [no_neg] * (len(labeled) + len(pos)) + [selection.negative[j] for j in neg_only]
-        train_set = _Samples(base, indices, targets, negative, to_train)
-
-        model = _fresh_model(args, num_classes, it)
-        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
-        batch = min(args.batch_size, len(train_set))
-        steps = max(len(train_set), args.min_samples_per_epoch) // batch
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.warmup_epochs * steps, args.epochs_per_iteration * steps))
-        it_best, it_state, epochs = -1.0, None, []
-        for epoch in range(args.epochs_per_iteration):
-            generator = torch.Generator().manual_seed(args.seed * 100003 + it * 1000 + epoch)
-            torch.manual_seed(args.seed * 100003 + it * 1000 + epoch)
-            sampler = RandomSampler(train_set, num_samples=max(len(train_set), args.min_samples_per_epoch), generator=generator)
-            loader = DataLoader(train_set, batch, sampler=sampler, drop_last=True, num_workers=args.workers, worker_init_fn=seed_worker)
-            losses = train_epoch(model, loader, optimizer, scheduler, f"iteration {it} epoch {epoch + 1}")
-            val_acc = evaluate(model, val_set, args.batch_size)["accuracy"]
-            epochs.append({"epoch": epoch + 1, **losses, "val_acc": val_acc})
-            if val_acc > it_best:
-                it_best, it_state = val_acc, {k: v.clone() for k, v in model.state_dict().items()}
-        model.load_state_dict(it_state)
+        model, it_best, epochs = train_iteration(args, it, _Samples(base, indices, targets, negative, to_train), val_set, num_classes)
+        trainer.model = model          # best.pt holds the best iteration's model
         test_acc = evaluate(model, test_set, args.batch_size)["accuracy"]
-        trained_on = {"labeled": len(labeled), "positive": len(pos), "negative_only": len(neg_only)}
-        if iterations > 1 and it < iterations - 1:
+        stats = None                   # no selection after the last iteration: nothing would train on it
+        if it < iterations - 1:
             selection, stats = select(args, model, pool_loader, it, num_classes)
-        else:
-            stats = None  # no selection after the last iteration: nothing would train on it
-        history.append({"iteration": it, "trained_on": trained_on, "val_acc": it_best, "test_acc": test_acc,
-                        "selection": stats, "epochs": epochs, "seconds": round(time.time() - t0, 1)})
-        sel_text = (f"  selected {stats['positive']} positive (precision {stats['positive_precision']}), "
-                    f"{stats['negative']} negative (precision {stats['negative_precision']})") if stats else ""
-        print(f"iteration {it}: val acc {it_best:.4f}  test acc {test_acc:.4f}{sel_text}  ({history[-1]['seconds']} s)")
-        if it_best > best_acc:
-            best_acc = it_best
-            save_atomic({"model": model.state_dict(), "config": config, "classes": list(classes), "iteration": it}, out / "best.pt")
-        save_atomic({"config": config, "classes": list(classes), "iteration": it, "best_acc": best_acc, "history": history,
-                     "positive": selection.positive, "pseudo_labels": selection.labels, "negative": selection.negative},
-                    out / "last.pt")
-        write_json(out / "history.json", history)
+        return {"iteration": it, "trained_on": {"labeled": len(labeled), "positive": len(pos), "negative_only": len(neg_only)},
+                "val_acc": it_best, "test_acc": test_acc, "selection": stats, "epochs": epochs}
+
+    trainer.fit(iteration, score="val_acc", after=print_iteration)
 
     best = load_checkpoint(out / "best.pt")
     model = Classifier(args.arch, num_classes, args.dropout)
@@ -257,6 +236,14 @@ def run(args: argparse.Namespace) -> int:
     write_json(out / "metrics.json", metrics)
     print(f"test accuracy {metrics['test']['accuracy']:.4f} (best val iteration {best['iteration']}); run dir {out}")
     return 0
+
+
+def print_iteration(entry: dict) -> None:
+    stats = entry["selection"]
+    sel_text = (f"  selected {stats['positive']} positive (precision {stats['positive_precision']}), "
+                f"{stats['negative']} negative (precision {stats['negative_precision']})") if stats else ""
+    print(f"iteration {entry['iteration']}: val acc {entry['val_acc']:.4f}  test acc {entry['test_acc']:.4f}{sel_text}  "
+          f"({entry['seconds']} s)")
 
 
 def labelled_splits(args: argparse.Namespace, out: Path) -> tuple[LabeledImages, LabeledImages, LabeledImages]:

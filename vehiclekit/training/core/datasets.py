@@ -1,7 +1,7 @@
 """Loaders for the shared datasets (read in place, never copied) and their committed splits.
 
 Each loader returns plain records (paths + labels); :class:`ImageDataset` turns them into a torch
-dataset. The split files in ``vehiclekit/training/splits/`` fix train/val/test once, so every
+dataset. The split files in ``vehiclekit/training/core/splits/`` fix train/val/test once, so every
 experiment in the project is scored on the same test images.
 """
 
