@@ -13,7 +13,6 @@ MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 80
 #: Units over the limits when the rule was written, each to be split (issue 29); the test fails
 #: when one grows past its recorded size, when a new one appears, or when one is fixed but still listed.
 KNOWN_LARGE = {
-    "vehiclekit/sdk/remote.py": 429,
     "vehiclekit/cli.py:build_parser": 88,
     "vehiclekit/serving/repository.py:build_repository": 86,
 }

@@ -50,9 +50,10 @@ def test_detector_equals_embedded(client, vehicle_images, thresholds):
     for path in vehicle_images:
         expected = embedded.detect(path)
         got = client.detect(path.read_bytes(), **thresholds)
-        assert list(got.labels) == [d.label for d in expected], path.name
-        np.testing.assert_allclose(got.boxes, [d.bbox for d in expected] or np.empty((0, 4)), atol=BOX_TOLERANCE)
-        np.testing.assert_allclose(got.scores, [d.score for d in expected], atol=PROBABILITY_TOLERANCE)
+        assert [d.label for d in got] == [d.label for d in expected], path.name
+        np.testing.assert_allclose([d.bbox for d in got] or np.empty((0, 4)), [d.bbox for d in expected] or np.empty((0, 4)),
+                                   atol=BOX_TOLERANCE)
+        np.testing.assert_allclose([d.score for d in got], [d.score for d in expected], atol=PROBABILITY_TOLERANCE)
 
 
 def test_pipeline_on_coco_images_equals_embedded(client, vehicle_images, embedded_recognitions, embedded_classifier):
@@ -60,15 +61,17 @@ def test_pipeline_on_coco_images_equals_embedded(client, vehicle_images, embedde
     for path in vehicle_images:
         expected = embedded_recognitions[path.name]
         got = client.recognize(path.read_bytes())
-        assert list(got.labels) == [v.detection.label for v in expected], path.name
-        assert list(got.type_labels) == [v.classification.label for v in expected], path.name
-        np.testing.assert_allclose(got.boxes, [v.detection.bbox for v in expected] or np.empty((0, 4)), atol=BOX_TOLERANCE)
-        probabilities = [[v.classification.probabilities[label] for label in embedded_classifier.labels] for v in expected]
-        np.testing.assert_allclose(
-            got.type_probabilities, probabilities or np.empty((0, len(embedded_classifier.labels))),
-            atol=PROBABILITY_TOLERANCE,
-        )
-        np.testing.assert_allclose(got.type_confidences, [v.classification.confidence for v in expected], atol=PROBABILITY_TOLERANCE)
+        assert [v.detection.label for v in got] == [v.detection.label for v in expected], path.name
+        assert [v.classification.label for v in got] == [v.classification.label for v in expected], path.name
+        np.testing.assert_allclose([v.detection.bbox for v in got] or np.empty((0, 4)),
+                                   [v.detection.bbox for v in expected] or np.empty((0, 4)), atol=BOX_TOLERANCE)
+        labels = embedded_classifier.labels
+        assert all(list(v.classification.probabilities) == list(labels) for v in got)   # the served classifier's order
+        np.testing.assert_allclose([list(v.classification.probabilities.values()) for v in got] or np.empty((0, len(labels))),
+                                   [[v.classification.probabilities[label] for label in labels] for v in expected]
+                                   or np.empty((0, len(labels))), atol=PROBABILITY_TOLERANCE)
+        np.testing.assert_allclose([v.classification.confidence for v in got], [v.classification.confidence for v in expected],
+                                   atol=PROBABILITY_TOLERANCE)
         found += len(expected)
     assert found >= 20  # the COCO images hold dozens of vehicles: the comparison is not vacuous
 
@@ -76,6 +79,6 @@ def test_pipeline_on_coco_images_equals_embedded(client, vehicle_images, embedde
 def test_pipeline_min_box_size_parameter(client, street_jpeg):
     everything = client.recognize(street_jpeg, min_box_size=1)
     large_only = client.recognize(street_jpeg, min_box_size=100)
-    sides = np.minimum(everything.boxes[:, 2] - everything.boxes[:, 0], everything.boxes[:, 3] - everything.boxes[:, 1])
-    assert 0 < len(large_only.boxes) < len(everything.boxes)
-    assert len(large_only.boxes) <= int((sides >= 98).sum())  # a crop is at most 2 px wider than its box
+    sides = [min(v.detection.width, v.detection.height) for v in everything]
+    assert 0 < len(large_only) < len(everything)
+    assert len(large_only) <= sum(side >= 98 for side in sides)  # a crop is at most 2 px wider than its box

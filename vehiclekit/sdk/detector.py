@@ -151,9 +151,7 @@ class VehicleDetector:
         """Vehicles in one image (path, encoded bytes or BGR array, see :func:`load_image`), best
         score first; boxes are xyxy in the image's own pixels."""
         if self.remote is not None:
-            from vehiclekit.sdk.remote import encoded_image, to_detections
-
-            return to_detections(self.remote.detect(encoded_image(image), self.score_threshold, self.iou_threshold))
+            return self.remote.detect(image, self.score_threshold, self.iou_threshold)
         image_bgr = load_image(image)
         tensor, ratio = letterbox(image_bgr, self.input_size)
         (raw,) = self.session.run(None, {self.input_name: tensor[None]})

@@ -203,18 +203,19 @@ class VehicleRecognizer:
                 for d, p in zip(detections, predictions)]
 
     def _recognize_remote(self, image: ImageInput) -> list[RecognizedVehicle]:
-        from vehiclekit.sdk.remote import encoded_image, to_recognized_vehicles
+        from vehiclekit.models.serving_contract import MODEL_PROBABILITIES
+        from vehiclekit.sdk.remote_results import to_recognized_vehicles
 
-        found = self.remote.recognize(
-            encoded_image(image), self.detector.score_threshold, self.detector.iou_threshold, self.min_box_size,
+        outputs = self.remote.pipeline_outputs(
+            image, self.detector.score_threshold, self.detector.iou_threshold, self.min_box_size,
             embed=self.embed_remotely, duplicate_iou=self.duplicate_iou, models=self.attribute_classifier is not None,
             detector_type_score=NEVER if self.detector_type_score is None else self.detector_type_score,
         )
-        vehicles = to_recognized_vehicles(found, self.classifier.metadata)
-        if found.model_probabilities is None:
+        vehicles = to_recognized_vehicles(outputs, self.classifier.metadata)
+        if MODEL_PROBABILITIES not in outputs:
             return vehicles
         return [v.model_copy(update={"attributes": dict(zip(self.attributes, self.attribute_classifier.group_predictions(row, self._attribute_groups)))})
-                if row.any() else v for v, row in zip(vehicles, found.model_probabilities)]
+                if row.any() else v for v, row in zip(vehicles, outputs[MODEL_PROBABILITIES])]
 
     def __repr__(self) -> str:
         reid = ", reid=True (on the server)" if self.embed_remotely else f", reid={self.reid!r}" if self.reid else ""

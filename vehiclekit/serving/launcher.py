@@ -5,38 +5,19 @@
 ...     print(server.http_url, server.grpc_url)            # ready to serve here
 http://127.0.0.1:8000 grpc://127.0.0.1:8001
 
-How the pip server is made to run (nvidia-pytriton 0.7.0, Triton 2.51, python backend only):
+How the pip server is made to run, and its python-backend stubs: :mod:`~vehiclekit.serving.pip_server`.
 
-* the binary is ``site-packages/pytriton/tritonserver/bin/tritonserver``, its libraries are in
-  ``site-packages/nvidia_pytriton.libs``;
-* ``--backend-directory`` is a folder assembled here: ``python/`` holding the backend library
-  (``libtriton_python.so``), ``triton_python_backend_utils.py`` and the stub built for this Python
-  (``pytriton/tritonserver/python_backend_stubs/3.11/``);
-* ``LD_LIBRARY_PATH`` starts with this Python's own lib dir (the stub links ``libpython3.11``; a
-  pyenv Python must come before the system one), then ``nvidia_pytriton.libs``;
-* the stub embeds Python in isolated mode (``PYTHONPATH`` is ignored) and finds its prefix by
-  looking up ``python3`` on ``PATH``: the folder of this interpreter goes first on ``PATH``, so in a
-  virtual environment the stub sees the environment's site-packages, vehiclekit included;
-* ``OPENCV_IO_MAX_IMAGE_PIXELS`` caps what OpenCV will decode at the SDK's
-  :data:`~vehiclekit.sdk.image.MAX_PIXELS`, so a small file claiming a huge image is refused
-  before any memory is allocated.
-
-The server runs in its own process group, stopped with SIGTERM (then SIGKILL after
-``exit_timeout``) as a group, so no python-backend stub outlives it; on Linux it also receives
-SIGTERM if the process that started it dies.
+The server runs in its own process group (:mod:`~vehiclekit.serving.process_group`), stopped with
+SIGTERM (then SIGKILL after ``exit_timeout``) as a group, so no python-backend stub outlives it; on
+Linux it also receives SIGTERM if the process that started it dies.
 """
 
 from __future__ import annotations
 
 import collections
-import ctypes
-import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -46,8 +27,9 @@ from pathlib import Path
 from typing import IO
 
 from vehiclekit.errors import ServerError, VehiclekitError
-from vehiclekit.sdk.image import MAX_PIXELS
-from vehiclekit.sdk.remote import API_KEY_HEADER
+from vehiclekit.sdk.triton_transport import API_KEY_HEADER
+from vehiclekit.serving.pip_server import assemble_backends, python_stubs, server_environment, tritonserver_binary
+from vehiclekit.serving.process_group import copy_output, start_group, stop_group
 
 #: Seconds to wait for ``/v2/health/ready`` before giving up.
 STARTUP_TIMEOUT = 120.0
@@ -60,47 +42,6 @@ EXIT_TIMEOUT = 10
 LOG_TAIL = 40
 
 
-def pytriton_dir() -> Path:
-    """The installed ``pytriton`` package folder; says how to install it when it is missing."""
-    try:
-        import pytriton
-    except ImportError:
-        raise VehiclekitError(
-            "the Triton server comes with nvidia-pytriton: pip install 'vehiclekit[serve]' "
-            "(or serve the gpu-flavor repository with NVIDIA's tritonserver image, see deploy/)"
-        ) from None
-    return Path(pytriton.__file__).resolve().parent
-
-
-def assemble_backends(dest: Path) -> Path:
-    """Write the python backend folder Triton expects under ``dest`` (links into pytriton) and
-    return ``dest``, for ``--backend-directory``."""
-    root = pytriton_dir() / "tritonserver"
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
-    if not stub.is_file():
-        raise VehiclekitError(f"nvidia-pytriton has no python backend stub for Python {version} ({stub})")
-    python = dest / "python"
-    python.mkdir(parents=True, exist_ok=True)
-    for source in (root / "backends/python/libtriton_python.so", root / "backends/python/triton_python_backend_utils.py", stub):
-        link = python / source.name
-        if not link.exists():
-            link.symlink_to(source)
-    return dest
-
-
-def server_environment() -> dict[str, str]:
-    """This process's environment plus what the server and its python stubs need (module docstring)."""
-    env = dict(os.environ)
-    libs = pytriton_dir().parent / "nvidia_pytriton.libs"
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(
-        p for p in (sysconfig.get_config_var("LIBDIR"), str(libs), env.get("LD_LIBRARY_PATH")) if p
-    )
-    env["PATH"] = os.pathsep.join(p for p in (str(Path(sys.executable).parent), env.get("PATH")) if p)
-    env["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_PIXELS)
-    return env
-
-
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """``count`` distinct TCP ports free on ``host`` right now."""
     sockets = [socket.socket() for _ in range(count)]
@@ -111,10 +52,6 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     finally:
         for s in sockets:
             s.close()
-
-
-#: Executable name of the python backend's per-instance stub process.
-STUB_NAME = b"triton_python_backend_stub"
 
 
 class TritonServer:
@@ -171,7 +108,7 @@ class TritonServer:
     def command(self, backend_dir: Path) -> list[str]:
         """The tritonserver command line."""
         return [
-            str(pytriton_dir() / "tritonserver/bin/tritonserver"),
+            str(tritonserver_binary()),
             f"--model-repository={self.repo}",
             f"--backend-directory={backend_dir}",
             "--model-control-mode=none",
@@ -204,20 +141,9 @@ class TritonServer:
         if not self.repo.is_dir():
             raise VehiclekitError(f"model repository {self.repo} does not exist: build it with `vehiclekit serving build-repo`")
         self._backends = assemble_backends(Path(tempfile.mkdtemp(prefix="vehiclekit-triton-backends-")))
-        self.process = subprocess.Popen(  # noqa: S603 - argument list built here, no shell
-            self.command(self._backends),
-            env=server_environment(),
-            cwd=self.repo,  # the stub puts its working directory first on sys.path: keep it free of packages
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,  # its own process group: stop() signals the stubs too
-            preexec_fn=_die_with_parent,
-        )
-        self._log_thread = threading.Thread(target=self._stream_log, name="tritonserver-log", daemon=True)
-        self._log_thread.start()
+        # cwd: the stub puts its working directory first on sys.path: keep it free of packages
+        self.process = start_group(self.command(self._backends), server_environment(), cwd=self.repo)
+        self._log_thread = copy_output(self.process, self.log, self._log_tail)
         try:
             self._wait_ready()
         except BaseException:
@@ -232,18 +158,9 @@ class TritonServer:
         return self.start()
 
     def python_stubs(self) -> dict[str, int]:
-        """The server's live python-backend stubs: model instance (e.g. ``vehicle_type_0_0``) -> pid.
-        A stub that died (even a zombie the server has not reaped) is not listed."""
-        stubs = {}
-        for proc in Path("/proc").glob("[0-9]*"):
-            try:
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
-                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if self.process is not None and parent == self.process.pid and argv[0].endswith(STUB_NAME) and len(argv) > 2:
-                stubs[argv[-3].decode()] = int(proc.name)   # argv ends: ..., instance name, device kind, ""
-        return stubs
+        """The server's live python-backend stubs: model instance (e.g. ``vehicle_type_0_0``) -> pid
+        (:func:`~vehiclekit.serving.pip_server.python_stubs`)."""
+        return {} if self.process is None else python_stubs(self.process.pid)
 
     def dead_stubs(self) -> list[str]:
         """Model instances whose python-backend stub died since the server started. Triton keeps
@@ -279,28 +196,13 @@ class TritonServer:
         never started). Safe to call twice."""
         if self.process is None:
             return None
-        group = self.process.pid  # process group id == pid (start_new_session)
-        if self.process.poll() is None:
-            _signal_group(group, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=self.exit_timeout + 5)
-            except subprocess.TimeoutExpired:
-                _signal_group(group, signal.SIGKILL)
-                self.process.wait()
-        _signal_group(group, signal.SIGKILL)  # stubs left behind by a crashed server, if any
+        stop_group(self.process, self.exit_timeout + 5)
         if self._log_thread is not None:
             self._log_thread.join(timeout=5)
         if self._backends is not None:
             shutil.rmtree(self._backends, ignore_errors=True)
             self._backends = None
         return self.process.returncode
-
-    def _stream_log(self) -> None:
-        sink = self.log if self.log is not None else sys.stderr
-        for line in self.process.stdout:
-            self._log_tail.append(line)
-            sink.write(line)
-            sink.flush()
 
     def __enter__(self) -> "TritonServer":
         return self.start()
@@ -320,17 +222,3 @@ def _answers(url: str) -> bool:
             return reply.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _signal_group(group: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(group, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGTERM it when the parent dies (PR_SET_PDEATHSIG).
-    Tied to the starting thread: start servers from a thread that outlives them."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
