@@ -136,8 +136,9 @@ def test_stats_ingest_a_folder_of_one_gate(tmp_path: Path, images: Path, capsys)
 
 
 def test_apps_import_no_torch_and_no_training():
-    code = ("import sys, vehiclekit.apps.cli, vehiclekit.apps.parking, vehiclekit.apps.stats, vehiclekit.apps.events, "
-            "vehiclekit.apps.evaluate_parking, vehiclekit.apps.plots; from vehiclekit.apps import ParkingLot; "
+    code = ("import sys, vehiclekit.commands.parking, vehiclekit.commands.stats, vehiclekit.commands.count, "
+            "vehiclekit.apps.parking, vehiclekit.apps.stats, vehiclekit.apps.events, "
+            "vehiclekit.apps.plots; from vehiclekit.apps import ParkingLot; "
             "bad = [m for m in ('torch', 'torchvision', 'vehiclekit.training') if m in sys.modules]; "
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)

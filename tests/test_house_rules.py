@@ -13,7 +13,6 @@ MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 80
 #: Units over the limits when the rule was written, each to be split (issue 29); the test fails
 #: when one grows past its recorded size, when a new one appears, or when one is fixed but still listed.
 KNOWN_LARGE = {
-    "vehiclekit/cli.py:build_parser": 88,
     "vehiclekit/serving/repository.py:build_repository": 86,
 }
 
@@ -116,6 +115,7 @@ FORBIDDEN = {
     "vehiclekit.video": ("vehiclekit.apps", "vehiclekit.serving", "vehiclekit.training"),
     "vehiclekit.apps": ("vehiclekit.serving", "vehiclekit.training"),
     "vehiclekit.serving": ("vehiclekit.apps", "vehiclekit.video", "vehiclekit.training"),
+    "vehiclekit.commands": ("vehiclekit.training",),
 }
 
 
@@ -131,3 +131,5 @@ def test_imports_run_one_way_between_the_rooms():
     assert upward == []
     video = [p for p in files if module_name(p).startswith("vehiclekit.video")]
     assert len(video) >= 6 and not [p.name for p in video if "argparse" in p.read_text()]    # a library, no command line
+    apps = [p for p in files if module_name(p).startswith("vehiclekit.apps")]
+    assert len(apps) >= 10 and not [p.name for p in apps if "argparse" in p.read_text()]    # commands: vehiclekit.commands

@@ -20,7 +20,9 @@ def test_importing_the_sdk_and_cli_loads_no_torch():
     result = run_python(
         f"""
         import sys
-        import vehiclekit, vehiclekit.sdk, vehiclekit.cli, vehiclekit.video.counter, vehiclekit.video.proposals
+        import importlib, vehiclekit, vehiclekit.sdk, vehiclekit.cli, vehiclekit.video.counter, vehiclekit.video.proposals
+        for module, _ in vehiclekit.cli.COMMANDS.values():      # every command, as the CLI imports only the one run
+            importlib.import_module(f"vehiclekit.commands.{{module}}")
         from vehiclekit import VehicleClassifier, VehicleDetector, VehicleRecognizer, VehicleReID, Gallery
         from vehiclekit import Prediction, Detection, RecognizedVehicle
         loaded = [name for name in {HEAVY!r} if name in sys.modules]

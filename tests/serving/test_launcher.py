@@ -18,10 +18,10 @@ from vehiclekit.serving.launcher import TritonServer, free_ports
 
 SERVE = (
     "import argparse, sys\n"
-    "from vehiclekit.serving import cli\n"
+    "from vehiclekit.commands import serve\n"
     "parser = argparse.ArgumentParser()\n"
-    "cli.add_serve_arguments(parser)\n"
-    "sys.exit(cli.run_serve(parser.parse_args(sys.argv[1:])))\n"
+    "serve.add_arguments(parser)\n"
+    "sys.exit(serve.run(parser.parse_args(sys.argv[1:])))\n"
 )
 
 

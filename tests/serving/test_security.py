@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from vehiclekit.commands.serve import _security_options
 from vehiclekit.errors import ServerError, VehiclekitError
 from vehiclekit.sdk import VehicleClassifier
 from vehiclekit.sdk.remote import TritonClient
-from vehiclekit.serving.cli import _security_options
 from vehiclekit.serving.launcher import TritonServer, free_ports
 
 IMAGE = "vehicle-types/car/car1.jpg"

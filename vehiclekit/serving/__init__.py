@@ -6,7 +6,8 @@
   (:class:`~vehiclekit.serving.launcher.TritonServer`);
 * :mod:`~vehiclekit.models.serving_contract` names the served models and their inputs and outputs;
 * :mod:`~vehiclekit.serving.backend` holds the python-backend models that run inside the server;
-* :mod:`~vehiclekit.serving.cli` defines ``vehiclekit serve`` and ``vehiclekit serving build-repo``.
+* :mod:`vehiclekit.commands.serve` and :mod:`vehiclekit.commands.serving` (outside this package) define
+  ``vehiclekit serve`` and ``vehiclekit serving build-repo``.
 
 Clients use :mod:`vehiclekit.sdk.remote`, or simply ``VehicleRecognizer(url=...)``.
 """

@@ -24,11 +24,12 @@ it by in --allowed-host.
 """
 
 
-def add_console_parser(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("console", help="web console: label the queue, settle parking reviews, see traffic",
-                            description="Start the review console: a web page for the labeling queue, the "
-                                        "parking review cases and today's traffic statistics.",
-                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``vehiclekit console``."""
+    p.description = ("Start the review console: a web page for the labeling queue, the parking review cases and "
+                     "today's traffic statistics.")
+    p.epilog = EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--queue", type=Path, help="labeling queue from `train-vehicle select` (JSON or CSV)")
     p.add_argument("--labels", default=os.environ.get("VEHICLEKIT_LABELS_DB", "labels.db"),
                    help="label store: SQLite file or database URL (default: $VEHICLEKIT_LABELS_DB, else labels.db)")
@@ -49,10 +50,10 @@ def add_console_parser(commands: argparse._SubParsersAction) -> None:
                    help="require this file's password (HTTP Basic auth, any user name); use with TLS")
     p.add_argument("--tls-cert", type=Path, help="serve HTTPS with this PEM certificate (with --tls-key)")
     p.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
-    p.set_defaults(run=run_console)
 
 
-def run_console(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Serve the console until Ctrl-C; 0."""
     from werkzeug.serving import make_server
 
     from vehiclekit.apps.console.app import ConsoleConfig, create_app

@@ -1,8 +1,4 @@
-"""``vehiclekit parking ...`` and ``vehiclekit stats ...``: the applications' subcommands.
-
-``vehiclekit.cli`` registers them with :func:`add_parking_parser` / :func:`add_stats_parser`; the
-heavy imports happen only when a subcommand runs.
-"""
+"""``vehiclekit parking ...``: parking fees by vehicle type, with entry/exit re-ID matching (docs/apps.md)."""
 
 from __future__ import annotations
 
@@ -14,12 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from vehiclekit.apps.calibration import DEFAULT_ALPHA, DEFAULT_DELTA
-from vehiclekit.apps.cli_common import lot_from_args, show
 from vehiclekit.apps.matching import DEFAULT_MARGIN, DEFAULT_THRESHOLD
-from vehiclekit.apps.segments import DEFAULT_SEGMENTS
 from vehiclekit.apps.settlement import DEFAULT_CUT, DEFAULT_FLOOR
-from vehiclekit.apps.stats import DEFAULT_MIN_MAKE_CONFIDENCE
-from vehiclekit.apps.video_commands import add_watch_parser
+from vehiclekit.commands import parking_watch
+from vehiclekit.commands.common import lot_from_args, parking_options, show
 
 #: Exit status of ``parking exit`` when the exit was not charged but sent to review.
 REVIEW_EXIT_STATUS = 3
@@ -59,21 +53,11 @@ few cases: review-first, every exit to a person) and --save writes it for `settl
 """
 
 
-def _db_argument(parser: argparse.ArgumentParser, env: str, default: str) -> None:
-    parser.add_argument("--db", default=os.environ.get(env, default),
-                        help=f"SQLite file or SQLAlchemy URL (default: ${env}, else {default})")
-
-
 def _parking_command(sub: argparse._SubParsersAction, name: str, help: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", epilog=PARKING_EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    _parking_options(parser)
+    parking_options(parser)
     return parser
-
-
-def _parking_options(parser: argparse.ArgumentParser) -> None:
-    _db_argument(parser, "VEHICLEKIT_PARKING_DB", "parking.db")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def _gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,16 +69,14 @@ def _gate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recognise the whole image as one vehicle (default) or the largest detected vehicle")
 
 
-def add_parking_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``parking enter|exit|sessions|report``."""
-    parking = commands.add_parser("parking", help="parking fees by vehicle type with entry/exit re-ID matching",
-                                  description="Parking: open a session per entering vehicle, match exits by re-ID, "
-                                  "charge by the tariff (docs/apps.md).")
-    sub = parking.add_subparsers(dest="parking_command", metavar="COMMAND", required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``parking`` subcommands and their options."""
+    parser.description = ("Parking: open a session per entering vehicle, match exits by re-ID, charge by the tariff "
+                          "(docs/apps.md).")
+    sub = parser.add_subparsers(dest="parking_command", metavar="COMMAND", required=True)
     enter = _parking_command(sub, "enter", "open a session for the vehicle in IMAGE")
     enter.add_argument("image", metavar="IMAGE", help="entry camera image")
     _gate_arguments(enter)
-    enter.set_defaults(run=run_enter)
     leave = _parking_command(sub, "exit", "match the vehicle in IMAGE to an open session and charge it")
     leave.add_argument("image", metavar="IMAGE", nargs="?", help="exit camera image (not with --session)")
     _gate_arguments(leave)
@@ -103,11 +85,9 @@ def add_parking_parser(commands: argparse._SubParsersAction) -> None:
                        help="lowest re-ID similarity charged (default: %(default)s)")
     leave.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                        help="review when the two best sessions are closer than this (default: %(default)s)")
-    leave.set_defaults(run=run_exit)
     record = _parking_command(sub, "record-exit", "store the vehicle in IMAGE as an exit, charged by a later `settle`")
     record.add_argument("image", metavar="IMAGE", help="exit camera image")
     _gate_arguments(record)
-    record.set_defaults(run=run_record_exit)
     settle = _parking_command(sub, "settle", "charge the recorded exits jointly; the unsure ones go to review")
     settle.add_argument("--until", help="settle the exits recorded up to this ISO-8601 time (default: now)")
     settle.add_argument("--tariff", default=os.environ.get("VEHICLEKIT_TARIFF"), type=Path,
@@ -119,7 +99,7 @@ def add_parking_parser(commands: argparse._SubParsersAction) -> None:
     cut.add_argument("--review-first", action="store_true", help="charge nothing: every exit goes to a person")
     settle.add_argument("--floor", type=float, default=DEFAULT_FLOOR,
                         help="lowest re-ID similarity paired (default: %(default)s)")
-    settle.set_defaults(run=run_settle, crop="whole")
+    settle.set_defaults(crop="whole")
     calibrate = _parking_command(sub, "calibrate", "choose the settlement's cut from resolved cases, with a bound "
                                  "on the wrong-charge rate")
     calibrate.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
@@ -127,12 +107,10 @@ def add_parking_parser(commands: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--delta", type=float, default=DEFAULT_DELTA,
                            help="the bound holds with probability 1 - delta (default: %(default)s)")
     calibrate.add_argument("--save", type=Path, metavar="FILE", help="write the calibration for `settle --calibration`")
-    calibrate.set_defaults(run=run_calibrate)
     review = _parking_command(sub, "review", "list the exits awaiting a human, each beside its candidate entries")
     review.add_argument("--out", type=Path, default=Path("parking-review"),
                         help="folder for one side-by-side picture per case (default: %(default)s)")
     review.add_argument("--all", action="store_true", help="also list resolved cases (with who resolved them)")
-    review.set_defaults(run=run_review)
     resolve = _parking_command(sub, "resolve", "settle review CASE: charge the session it matches, or no match")
     resolve.add_argument("case", type=int, metavar="CASE", help="review case id (from `parking review`)")
     decision = resolve.add_mutually_exclusive_group(required=True)
@@ -142,111 +120,15 @@ def add_parking_parser(commands: argparse._SubParsersAction) -> None:
                          help="who decides (stored with the decision; default: $USER)")
     resolve.add_argument("--tariff", default=os.environ.get("VEHICLEKIT_TARIFF"), type=Path,
                          help="tariff YAML (default: $VEHICLEKIT_TARIFF)")
-    resolve.set_defaults(run=run_resolve, crop="whole")
+    resolve.set_defaults(crop="whole")
     sessions = _parking_command(sub, "sessions", "list sessions (or exits awaiting review)")
     sessions.add_argument("--status", choices=("open", "closed", "all"), default="open", help="default: open")
     listing = sessions.add_mutually_exclusive_group()
     listing.add_argument("--reviews", action="store_true", help="list the uncharged exits awaiting review instead")
     listing.add_argument("--exits", action="store_true", help="list the exits recorded for settlement instead")
-    sessions.set_defaults(run=run_sessions)
-    report = _parking_command(sub, "report", "revenue and counts per vehicle type")
-    report.set_defaults(run=run_report)
-    add_watch_parser(sub, _parking_options)
-
-
-STATS_EPILOG = """\
-examples:
-  python -m vehiclekit.apps.synthetic day.csv          (a manifest of the vehicle-reid test images)
-  vehiclekit stats ingest --manifest day.csv --db stats.db
-  vehiclekit stats ingest --folder cam_north/ --gate north --direction entry --db stats.db
-  vehiclekit stats report --db stats.db --bucket hour --tz Europe/Berlin --out report/
-
-manifest CSV columns: image,gate,direction,time[,vehicle_type] (direction entry|exit, time ISO-8601
-with an offset; relative image paths are relative to the manifest). A --folder is one gate and
-direction, timed by each file's modification time. report writes counts.csv, dwell.csv,
-report.json, counts.png (stacked counts per type) and dwell.png (dwell-time histogram).
-"""
-
-def add_stats_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``stats ingest|report``."""
-    stats = commands.add_parser("stats", help="entry/exit traffic statistics per vehicle type",
-                                description="Traffic statistics: counts per vehicle type, time bucket, gate and "
-                                "direction; dwell times from re-ID matched entry/exit pairs (docs/apps.md).")
-    sub = stats.add_subparsers(dest="stats_command", metavar="COMMAND", required=True)
-    ingest = sub.add_parser("ingest", help="recognise images and store them as events", epilog=STATS_EPILOG,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    _db_argument(ingest, "VEHICLEKIT_STATS_DB", "stats.db")
-    source = ingest.add_mutually_exclusive_group(required=True)
-    source.add_argument("--manifest", type=Path, help="CSV manifest (see below)")
-    source.add_argument("--folder", type=Path, help="folder of images of one gate and direction")
-    ingest.add_argument("--gate", help="gate of the --folder images")
-    ingest.add_argument("--direction", choices=("entry", "exit"), help="direction of the --folder images")
-    ingest.add_argument("--crop", choices=("whole", "largest"), default="whole",
-                        help="recognise the whole image as one vehicle (default) or the largest detected vehicle")
-    ingest.add_argument("--no-makes", action="store_true",
-                        help="do not recognise each car's make (faster; makes and segments then count as unknown)")
-    ingest.set_defaults(run=run_stats_ingest)
-    report = sub.add_parser("report", help="counts, dwell times, CSV/JSON and plots", epilog=STATS_EPILOG,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    _db_argument(report, "VEHICLEKIT_STATS_DB", "stats.db")
-    report.add_argument("--bucket", choices=("15min", "hour", "day"), default="hour", help="default: hour")
-    report.add_argument("--tz", default="UTC", help="IANA time zone of the buckets, e.g. Europe/Berlin (default: UTC)")
-    report.add_argument("--from", dest="start", help="first event time included (ISO-8601 with offset)")
-    report.add_argument("--to", dest="end", help="events before this time (ISO-8601 with offset)")
-    report.add_argument("--out", type=Path, default=Path("traffic-report"), help="output folder (default: %(default)s)")
-    report.add_argument("--no-plots", action="store_true", help="write CSV/JSON only")
-    report.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="re-ID similarity to pair an exit with an entry (default: %(default)s)")
-    report.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="ambiguity margin (default: %(default)s)")
-    report.add_argument("--segments", type=Path, nargs="?", const=DEFAULT_SEGMENTS, metavar="FILE",
-                        help="count customer segments by make: a segment table YAML (without FILE: the default "
-                        f"table, {DEFAULT_SEGMENTS.name}: luxury / premium / mainstream)")
-    report.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_MAKE_CONFIDENCE,
-                        help="a make recognised with less confidence counts as unknown, not guessed (default: %(default)s)")
-    report.set_defaults(run=run_stats_report)
-
-
-def run_stats_ingest(args: argparse.Namespace) -> int:
-    from vehiclekit.apps.events import TrafficRecorder, folder_items, read_manifest
-    from vehiclekit.apps.observer import Observer
-    from vehiclekit.apps.store import Store
-
-    if args.folder is not None and (args.gate is None or args.direction is None):
-        raise ValueError("--folder needs --gate and --direction")
-    items = read_manifest(args.manifest) if args.manifest else folder_items(args.folder, args.gate, args.direction)
-    count = TrafficRecorder(Store(args.db), Observer(args.crop, makes=not args.no_makes)).ingest(items)
-    print(f"ingested {count} events into {args.db}")
-    return 0
-
-
-def run_stats_report(args: argparse.Namespace) -> int:
-    from vehiclekit.apps.report_files import write_report
-    from vehiclekit.apps.segments import load_segments
-    from vehiclekit.apps.stats import traffic_report
-    from vehiclekit.apps.store import Store
-    from vehiclekit.apps.times import parse_time
-
-    start = parse_time(args.start, "--from") if args.start else None
-    end = parse_time(args.end, "--to") if args.end else None
-    events, vectors = Store(args.db).events(start, end)
-    if not events:
-        raise ValueError(f"no events in {args.db} for that period: ingest some with `vehiclekit stats ingest`")
-    segments = load_segments(args.segments) if args.segments else None
-    report = traffic_report(events, vectors, args.bucket, args.tz, args.threshold, args.margin, segments,
-                            args.min_confidence)
-    written = write_report(report, args.out, plots=not args.no_plots)
-    summary = report.summary()
-    print(f"{summary['events']} events, per gate / direction / type:")
-    for row in summary["per_gate_direction_type"]:
-        print(f"  {row['gate']:<10}{row['direction']:<7}{row['vehicle_type']:<12}{row['count']:>6}")
-    if segments:
-        print("per segment: " + ", ".join(f"{s} {n}" for s, n in summary["per_segment"].items()))
-    print("top makes: " + ", ".join(f"{m} {n}" for m, n in list(summary["per_make"].items())[:8]))
-    dwell = summary["dwell"]
-    print(f"dwell: {dwell['matched']} matched pairs (median {dwell['median_minutes']} min), "
-          f"{dwell['unmatched_exits']} unmatched and {dwell['ambiguous_exits']} ambiguous exits")
-    print("wrote " + ", ".join(str(p) for p in written))
-    return 0
+    _parking_command(sub, "report", "revenue and counts per vehicle type")
+    parking_watch.add_arguments(sub.add_parser("watch", help="run the car park from cameras: entry-line crossings "
+                                               "open sessions, exit-line ones charge"))
 
 
 def _time(args: argparse.Namespace):
@@ -393,3 +275,14 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"{vehicle_type:<12}{row['open']:>6}{row['closed']:>8}{row['revenue']:>12} {report['currency'] or ''}")
     print(f"exits sent to review: {report['reviews']} (`parking sessions --reviews`)")
     return 0
+
+
+#: subcommand -> the function that runs it.
+RUNNERS = {"enter": run_enter, "exit": run_exit, "record-exit": run_record_exit, "settle": run_settle,
+           "calibrate": run_calibrate, "review": run_review, "resolve": run_resolve, "sessions": run_sessions,
+           "report": run_report, "watch": parking_watch.run}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``parking`` subcommand; its exit status (:data:`REVIEW_EXIT_STATUS`: an exit sent to review)."""
+    return RUNNERS[args.parking_command](args)

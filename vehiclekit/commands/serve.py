@@ -1,5 +1,4 @@
-"""``vehiclekit serve`` and ``vehiclekit serving build-repo``: argument definitions and runners, wired
-into :mod:`vehiclekit.cli`."""
+"""``vehiclekit serve``: serve the models with NVIDIA Triton Inference Server (CPU, from pip) until stopped."""
 
 from __future__ import annotations
 
@@ -12,10 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+from vehiclekit.commands.common import model_argument, precision_argument
 from vehiclekit.errors import VehiclekitError
 from vehiclekit.serving.launcher import TritonServer
-from vehiclekit.models.zoo import PRECISIONS
-from vehiclekit.serving.repository import FLAVORS, build_repository, repository_flavor
+from vehiclekit.serving.repository import build_repository, repository_flavor
 
 SERVE_EPILOG = """\
 Without --repo, a cpu-flavor repository is built from the model zoo into a temporary folder that is
@@ -39,20 +38,6 @@ examples:
   vehiclekit serve --host 0.0.0.0 --api-key-file /etc/vehiclekit/key --grpc-tls-cert cert.pem --grpc-tls-key key.pem
 """
 
-BUILD_REPO_EPILOG = """\
-flavors:
-  cpu  python-backend models running the ONNX files with ONNX Runtime (the tritonserver that
-       `pip install 'vehiclekit[serve]'` installs, as `vehiclekit serve` runs it)
-  gpu  onnxruntime-backend models on the GPU, TensorRT FP16 unless --no-tensorrt (NVIDIA's
-       nvcr.io/nvidia/tritonserver image, see deploy/)
-Both serve vehicle_type, vehicle_detector and vehicle_pipeline with the same inputs and outputs.
-OUT is replaced when it holds a repository built before; any other non-empty folder is refused.
-
-examples:
-  vehiclekit serving build-repo model-repository
-  vehiclekit serving build-repo deploy/model-repository --flavor gpu
-"""
-
 
 #: How often `vehiclekit serve` checks the server and its stubs; how many stub deaths it restarts
 #: the server for within the window before it gives up and exits.
@@ -60,7 +45,7 @@ WATCH_INTERVAL_S = 0.5
 STUB_RESTARTS, STUB_RESTART_WINDOW_S = 3, 600.0
 
 
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``vehiclekit serve``."""
     parser.description = "Serve the vehiclekit models with NVIDIA Triton Inference Server (CPU, from pip)."
     parser.epilog = SERVE_EPILOG
@@ -75,8 +60,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "api_key= or set VEHICLEKIT_API_KEY (default: $VEHICLEKIT_API_KEY_FILE)")
     parser.add_argument("--grpc-tls-cert", type=Path, help="serve gRPC over TLS with this PEM certificate (with --grpc-tls-key)")
     parser.add_argument("--grpc-tls-key", type=Path, help="the certificate's PEM private key")
-    _precision_argument(parser)
-    _model_argument(parser)
+    precision_argument(parser)
+    model_argument(parser)
 
 
 def _security_options(args: argparse.Namespace) -> dict:
@@ -96,25 +81,7 @@ def _security_options(args: argparse.Namespace) -> dict:
     return {"api_key": api_key, "grpc_tls": tls}
 
 
-def _precision_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="zoo variants to serve: fp32 (default) or int8 (cpu flavor; the detector stays fp32)")
-
-
-def _model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", action="append", default=[], metavar="NAME=FILE", type=_named_model,
-                        help="also serve classifier FILE (from `train-vehicle export`) as model NAME; repeatable. "
-                        "Reach it with VehicleClassifier(model=NAME, url=...)")
-
-
-def _named_model(text: str) -> tuple[str, Path]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=FILE (e.g. my-car-park-types=model.onnx), got {text!r}")
-    return name, Path(path)
-
-
-def run_serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Build the repository if needed, serve until SIGINT/SIGTERM; 0 on a clean stop, 1 when the
     server failed. A python-backend stub that dies (killed, out of memory) gets the server restarted,
     at most :data:`STUB_RESTARTS` times in :data:`STUB_RESTART_WINDOW_S`; more, and it exits with 1."""
@@ -160,35 +127,6 @@ def watch(server: TritonServer, stop: threading.Event) -> bool:
             server.restart()
             print(f"vehiclekit: Triton ready again on {server.http_url} and {server.grpc_url}", file=sys.stderr, flush=True)
     return True
-
-
-def add_build_repo_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``vehiclekit serving build-repo``."""
-    parser.description = "Write a Triton model repository holding the vehiclekit models."
-    parser.epilog = BUILD_REPO_EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("out", type=Path, help="repository folder to write")
-    parser.add_argument("--flavor", choices=FLAVORS, default="cpu", help="cpu (pip Triton, default) or gpu (NGC image)")
-    parser.add_argument("--no-tensorrt", action="store_true", help="gpu flavor: plain CUDA, no TensorRT FP16 engines")
-    parser.add_argument("--classifier", type=Path, help="classifier ONNX to serve (default: the zoo's vehicle-type)")
-    parser.add_argument("--detector", type=Path, help="YOLOX ONNX to serve (default: the zoo's yolox-nano)")
-    parser.add_argument("--reid", type=Path, help="re-ID embedder ONNX to serve (default: the zoo's vehicle-reid)")
-    parser.add_argument("--attributes", type=Path,
-                        help="make-model-year classifier ONNX to serve as vehicle_model (default: the zoo's vehicle-model)")
-    _precision_argument(parser)
-    _model_argument(parser)
-
-
-def run_build_repo(args: argparse.Namespace) -> int:
-    """Build the repository; 0 on success, 1 with the reason on stderr otherwise."""
-    try:
-        out = build_repository(args.out, args.flavor, args.classifier, args.detector, not args.no_tensorrt, args.reid,
-                               args.attributes, dict(args.model), args.precision)
-    except VehiclekitError as e:
-        print(f"vehiclekit serving build-repo: {e}", file=sys.stderr)
-        return 1
-    print(f"{args.flavor}-flavor model repository written to {out}")
-    return 0
 
 
 def _repository(requested: Path | None, scratch: Path, models: dict[str, Path], precision: str) -> Path:
