@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from vehiclekit.models import zoo  # noqa: E402
 from vehiclekit.paths import data_root  # noqa: E402
 from vehiclekit.sdk import VehicleDetector  # noqa: E402
-from vehiclekit.training.evaluate_detector import evaluate_detector  # noqa: E402
+from vehiclekit.training.detection.evaluate import evaluate_detector  # noqa: E402
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -14,7 +14,7 @@ from vehiclekit.labeling import LabelQueue, LabelStore
 from vehiclekit.models.zoo import VEHICLE_TYPES
 from vehiclekit.training.active.import_labels import CONFLICT_EXIT_STATUS
 from vehiclekit.training.cli import main as train_vehicle
-from vehiclekit.training.user_images import from_label_file
+from vehiclekit.training.core.user_images import from_label_file
 
 TRUTH = {"car": "car", "bike": "motorcycle", "truck": "truck"}     # vehicle-types folder -> vehicle-type label
 

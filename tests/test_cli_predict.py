@@ -20,7 +20,7 @@ import pytest
 from vehiclekit import VehicleClassifier
 from vehiclekit.cli import main
 from vehiclekit.models.zoo import VEHICLE_TYPES
-from vehiclekit.training.vehicle_type_v2 import VEHICLE_TYPES as VEHICLE_TYPES_TO_V2
+from vehiclekit.training.classifier.vehicle_type_v2 import VEHICLE_TYPES as VEHICLE_TYPES_TO_V2
 
 SCRIPT = Path(sys.executable).parent / "vehiclekit"
 TYPES = "|".join(VEHICLE_TYPES)

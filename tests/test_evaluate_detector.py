@@ -9,7 +9,7 @@ import pytest
 
 from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES
 from vehiclekit.paths import data_root
-from vehiclekit.training import evaluate_detector as ev
+from vehiclekit.training.detection import evaluate as ev
 
 INSTANCES = data_root() / "coco-vehicles" / "instances.json"
 

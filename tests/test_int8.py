@@ -12,7 +12,7 @@ import pytest
 from vehiclekit.errors import ModelNotFoundError
 from vehiclekit.models import zoo
 from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleRecognizer, VehicleReID
-from vehiclekit.training import vehicle_type_v2
+from vehiclekit.training.classifier import vehicle_type_v2
 from vehiclekit.training.cli import main as train_vehicle
 from vehiclekit.training.core.datasets import load_stanford_cars, load_vehicle_reid, read_bgr
 

@@ -216,7 +216,7 @@ def test_reid_on_your_own_identities(tmp_path, test_images):
 
 def test_own_identities_need_two_cameras_and_names(tmp_path, test_images):
     from vehiclekit.errors import DatasetError
-    from vehiclekit.training.user_images import reid_items, split_reid_items
+    from vehiclekit.training.core.user_images import reid_items, split_reid_items
 
     (tmp_path / "bad").mkdir()
     shutil.copy(test_images[0].path, tmp_path / "bad" / "nounderscore.jpg")

@@ -17,8 +17,8 @@ import torch
 from vehiclekit.errors import DatasetError, VehiclekitError
 from vehiclekit.paths import REPO_ROOT
 from vehiclekit.sdk import VehicleClassifier
-from vehiclekit.training import user_images
 from vehiclekit.training.cli import main as train_vehicle
+from vehiclekit.training.core import user_images
 
 #: Tutorial class -> vehicle-types folder it is taken from (renamed: the model must learn the user's names).
 CLASSES = {"car": "car", "lorry": "truck", "two-wheeler": "bike"}
@@ -114,7 +114,7 @@ def test_bad_names_and_files_for_serving_are_refused(tutorial, tmp_path):
 def test_zoo_models_rebuild_exactly_and_same_labels_continue():
     from vehiclekit.models import zoo
     from vehiclekit.models.factory import Classifier
-    from vehiclekit.training.warm_start import from_onnx, warm_start
+    from vehiclekit.training.classifier.warm_start import from_onnx, warm_start
 
     for name in ("vehicle-type", "vehicle-type@1"):        # EfficientNet-Lite0 and resnet18-half, BN folded
         model, labels = from_onnx(zoo.get(name).path)     # raises unless PyTorch = ONNX Runtime within 1e-4
@@ -133,7 +133,7 @@ def test_zoo_models_rebuild_exactly_and_same_labels_continue():
 @pytest.mark.slow
 def test_init_from_the_zoo_model_with_new_labels(tmp_path, data_dir, capsys):
     from vehiclekit.models import zoo
-    from vehiclekit.training.warm_start import from_onnx
+    from vehiclekit.training.classifier.warm_start import from_onnx
 
     folder = make_folder(data_dir, tmp_path / "imgs", per_class=12)
     run = tmp_path / "run"

@@ -9,6 +9,7 @@ import torch
 
 from vehiclekit.models.factory import backbone_spec, build_backbone
 from vehiclekit.paths import data_root
+from vehiclekit.training.classifier.train import predict_logits
 from vehiclekit.training.core.checkpoint import load_checkpoint
 from vehiclekit.training.cli import main as train_vehicle
 from vehiclekit.training.core.datasets import ImageDataset, load_vehicle_types
@@ -16,7 +17,6 @@ from vehiclekit.training.ssl.data import PRESETS, SOURCES, coco_unlabeled_crops,
 from vehiclekit.training.ssl.evaluate import load_backbone
 from vehiclekit.training.ssl.knn import knn_predict
 from vehiclekit.training.ssl.pretrain import METHODS, backbone_options
-from vehiclekit.training.supervised import predict_logits
 from vehiclekit.training.core.transforms import eval_transform, ssl_views_transform
 
 ARCH = "efficientnet-lite0"

@@ -73,7 +73,7 @@ def test_export_writes_metadata_and_dynamic_batch(tiny_run, tmp_path):
 @pytest.mark.slow
 def test_export_refuses_on_parity_failure(tiny_run, tmp_path, monkeypatch, capsys):
     """Fails loudly and writes nothing when ONNX Runtime and PyTorch disagree beyond the limit."""
-    from vehiclekit.training import export
+    from vehiclekit.training.classifier import export
 
     monkeypatch.setattr(export, "MAX_ABS_DIFF", -1.0)  # any real difference (even 0) now exceeds the limit
     path = tmp_path / "bad.onnx"
@@ -83,7 +83,7 @@ def test_export_refuses_on_parity_failure(tiny_run, tmp_path, monkeypatch, capsy
 
 
 def test_sqrt_sampling_draws_classes_in_proportion_to_the_root_of_their_size():
-    from vehiclekit.training.supervised import sqrt_balanced_weights
+    from vehiclekit.training.classifier.train import sqrt_balanced_weights
 
     weights = sqrt_balanced_weights([0] * 100 + [1] * 4 + [2] * 25)
     per_class = [weights[:100].sum().item(), weights[100:104].sum().item(), weights[104:].sum().item()]

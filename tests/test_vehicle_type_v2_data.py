@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from vehiclekit.models.zoo import VEHICLE_TYPES
-from vehiclekit.training import vehicle_type_v2 as v2
+from vehiclekit.training.classifier import vehicle_type_v2 as v2
 from vehiclekit.training.core.datasets import load_stanford_cars, load_vehicle_reid, load_vehicle_types, read_bgr
 
 

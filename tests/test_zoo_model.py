@@ -6,7 +6,7 @@ import pytest
 
 from vehiclekit.models import zoo
 from vehiclekit.sdk import VehicleClassifier
-from vehiclekit.training import evaluate_type
+from vehiclekit.training.classifier import evaluate_type
 
 
 @pytest.mark.parametrize("key", [k for k, m in zoo.ZOO.items() if m.shipped])
@@ -58,7 +58,7 @@ def test_make_model_and_body_names_load_with_the_stanford_labels(data_dir):
 def test_calibration_scores_are_the_textbook_ones():
     """ECE = sum over bins of (share of samples) x |accuracy - mean confidence|; top-5 from the probabilities."""
     from vehiclekit.sdk import Prediction
-    from vehiclekit.training.evaluate_attributes import scores
+    from vehiclekit.training.classifier.evaluate_attributes import scores
 
     def pred(label, confidence, others):
         probabilities = {label: confidence, **others}

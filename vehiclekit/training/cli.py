@@ -10,11 +10,11 @@ from vehiclekit.errors import VehiclekitError
 
 # command -> (module in vehiclekit.training, one-line help). Each module has add_arguments() and run().
 COMMANDS = {
-    "supervised": ("supervised", "train a classifier from scratch (or from --init) on labelled images"),
-    "export": ("export", "export a run's best checkpoint to ONNX with metadata, checking parity on real images"),
-    "evaluate-type": ("evaluate_type", "score a vehicle-type model through the SDK per domain: traffic crops, street photos, re-ID crops, COCO boxes"),
-    "evaluate-attributes": ("evaluate_attributes", "score the make-model-year classifier on Stanford Cars test: make, model, body; top-5, calibration"),
-    "evaluate-detector": ("evaluate_detector", "COCO AP of the YOLOX-Nano vehicle detector on coco-vehicles (pycocotools)"),
+    "supervised": ("classifier.train", "train a classifier from scratch (or from --init) on labelled images"),
+    "export": ("classifier.export", "export a run's best checkpoint to ONNX with metadata, checking parity on real images"),
+    "evaluate-type": ("classifier.evaluate_type", "score a vehicle-type model through the SDK per domain: traffic crops, street photos, re-ID crops, COCO boxes"),
+    "evaluate-attributes": ("classifier.evaluate_attributes", "score the make-model-year classifier on Stanford Cars test: make, model, body; top-5, calibration"),
+    "evaluate-detector": ("detection.evaluate", "COCO AP of the YOLOX-Nano vehicle detector on coco-vehicles (pycocotools)"),
     "study": ("study", "run a resumable experiment grid and write its table to docs/ (e.g. `study ssl`)"),
     "make-splits": ("splits_cli", "regenerate the committed train/val/test split files (deterministic)"),
     "pretrain": ("ssl.pretrain", "self-supervised pretraining of a backbone on unlabeled images (simsiam, byol, simclr, moco)"),

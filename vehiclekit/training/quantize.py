@@ -50,11 +50,11 @@ from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleReID
 from vehiclekit.sdk.detector import letterbox
 from vehiclekit.sdk.image import IMAGE_SUFFIXES
 from vehiclekit.sdk.session import create_session
-from vehiclekit.training import vehicle_type_v2
+from vehiclekit.training.classifier import vehicle_type_v2
 from vehiclekit.training.core.datasets import LabeledImages, load_stanford_cars, load_vehicle_reid, read_bgr
-from vehiclekit.training.evaluate_detector import evaluate_detector
+from vehiclekit.training.core.user_images import from_folder, split_user_images
+from vehiclekit.training.detection.evaluate import evaluate_detector
 from vehiclekit.training.reid.evaluate import cross_camera_report
-from vehiclekit.training.user_images import from_folder, split_user_images
 
 #: Exit status when the INT8 model loses more than --max-drop points.
 ACCURACY_DROP = 4

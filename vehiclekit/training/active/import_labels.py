@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from vehiclekit.labeling import LabelStore
-from vehiclekit.training.user_images import from_label_file
+from vehiclekit.training.core.user_images import from_label_file
 
 #: Exit status when conflicts were found and left unapplied.
 CONFLICT_EXIT_STATUS = 3

@@ -7,7 +7,7 @@ Tasks follow Label Studio's documented JSON import format with pre-annotations
 ``/data/local-files/?d=REL`` with ``REL`` relative to the images root, which Label Studio serves from
 local storage (start it with ``LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true`` and
 ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=<images root>``). The export Label Studio writes back
-(JSON or JSON-MIN) is read by ``train-vehicle import-labels`` (:mod:`vehiclekit.training.user_images`).
+(JSON or JSON-MIN) is read by ``train-vehicle import-labels`` (:mod:`vehiclekit.training.core.user_images`).
 """
 
 from __future__ import annotations

@@ -36,15 +36,11 @@ from vehiclekit.training.active.strategies import (
     rank,
     uncertainty_scores,
 )
+from vehiclekit.training.classifier.warm_start import load_trained, onnx_metadata, trained_onnx_path
 from vehiclekit.training.core.checkpoint import load_checkpoint
 from vehiclekit.training.ssl.data import folder_images
 from vehiclekit.training.core.transforms import eval_transform
 from vehiclekit.training.ups.selection import select_pseudo_labels
-from vehiclekit.training.warm_start import (
-    load_trained,
-    onnx_metadata,
-    trained_onnx_path,
-)
 
 STRATEGIES = ("random", *UNCERTAINTY_STRATEGIES, "kcenter", "ups")
 FORMATS = ("json", "csv", "label-studio")

@@ -1,7 +1,7 @@
 """Export a ``train-vehicle reid`` run to an ONNX embedder: input ``images`` ``[N, 3, H, W]`` (the
 shared :func:`~vehiclekit.models.preprocess.classifier_input` with the backbone's normalisation), output ``embeddings`` ``[N, D]``
 L2-normalised, dynamic batch, vehiclekit metadata with task ``reid`` and no labels. Reuses
-:func:`vehiclekit.training.export.export_onnx` (atomic write, refused unless ONNX Runtime reproduces
+:func:`vehiclekit.training.classifier.export.export_onnx` (atomic write, refused unless ONNX Runtime reproduces
 PyTorch on real test images within 1e-4).
 """
 
@@ -13,8 +13,8 @@ from vehiclekit.models.factory import backbone_spec
 from vehiclekit.models.metadata import EMBEDDING_OUTPUT, REID_TASK, ClassifierMetadata
 from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.paths import data_root
+from vehiclekit.training.classifier.export import export_onnx
 from vehiclekit.training.core.datasets import load_vehicle_reid, read_bgr
-from vehiclekit.training.export import export_onnx
 from vehiclekit.training.reid.evaluate import load_run_embedder
 
 DEFAULT_NAME = "vehicle-reid"

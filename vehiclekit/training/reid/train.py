@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, backbone_spec, resolve_arch
 from vehiclekit.models.reid import ReidEmbedder, ReidNet
 from vehiclekit.paths import data_root
-from vehiclekit.training import user_images
+from vehiclekit.training.core import user_images
 from vehiclekit.training.core.checkpoint import add_run_arguments, load_checkpoint, seed_worker, start_run, write_json
 from vehiclekit.training.core.datasets import ImageDataset, ReidImage, load_vehicle_reid
 from vehiclekit.training.core.loop import channels_last, train_one_epoch
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def own_identities(source: Path, out: Path, seed: int) -> dict[str, list[ReidImage]]:
-    """The user's identities split by identity (:func:`~vehiclekit.training.user_images.split_reid_items`),
+    """The user's identities split by identity (:func:`~vehiclekit.training.core.user_images.split_reid_items`),
     made once and kept in ``OUT/split.json``."""
     saved = out / user_images.SPLIT_FILE
     if saved.exists():

@@ -25,7 +25,7 @@ from torch import nn
 
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, backbone_spec, build_backbone, resolve_arch
 from vehiclekit.paths import data_root
-from vehiclekit.training import supervised
+from vehiclekit.training.classifier import train as supervised
 from vehiclekit.training.core.checkpoint import load_checkpoint, seed_everything, write_json
 from vehiclekit.training.core.datasets import ImageDataset, label_subset
 from vehiclekit.training.core.metrics import classification_report

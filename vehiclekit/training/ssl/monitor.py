@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vehiclekit.training.classifier.train import predict_logits
 from vehiclekit.training.core.datasets import ImageDataset, load_vehicle_types
 from vehiclekit.training.ssl.knn import knn_predict
-from vehiclekit.training.supervised import predict_logits
 from vehiclekit.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from vehiclekit.training.core.transforms import eval_transform
 

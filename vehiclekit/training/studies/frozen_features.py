@@ -19,9 +19,9 @@ from torch import nn
 
 from vehiclekit.models.factory import backbone_spec, build_backbone
 from vehiclekit.paths import data_root
-from vehiclekit.training import vehicle_type_v2
+from vehiclekit.training.classifier import vehicle_type_v2
+from vehiclekit.training.classifier.train import predict_logits
 from vehiclekit.training.core.datasets import ImageDataset, load_stanford_cars, load_vehicle_types
-from vehiclekit.training.supervised import predict_logits
 from vehiclekit.training.core.transforms import eval_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
 from vehiclekit.training.ups.selection import mc_dropout_logits

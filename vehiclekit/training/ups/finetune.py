@@ -27,15 +27,15 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, Classifier, backbone_spec, resolve_arch
 from vehiclekit.paths import data_root
+from vehiclekit.training.classifier.train import DATASETS, add_own_images_arguments, evaluate, own_images, predict_logits
 from vehiclekit.training.core.checkpoint import add_run_arguments, load_checkpoint, seed_worker, start_run, write_json
 from vehiclekit.errors import DatasetError, DatasetNotFoundError
 from vehiclekit.training.core.datasets import ImageDataset, LabeledImages, label_subset
 from vehiclekit.training.core.loop import train_one_epoch
 from vehiclekit.training.core.schedules import warmup_cosine
 from vehiclekit.training.core.trainer import Trainer
+from vehiclekit.training.core.user_images import check_readable
 from vehiclekit.training.ssl.data import folder_images
-from vehiclekit.training.supervised import DATASETS, add_own_images_arguments, evaluate, own_images, predict_logits
-from vehiclekit.training.user_images import check_readable
 from vehiclekit.training.core.transforms import eval_transform, train_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
 from vehiclekit.training.ups.selection import (

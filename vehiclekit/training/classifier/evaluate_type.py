@@ -3,7 +3,7 @@ SDK (ONNX Runtime), per domain:
 
 - ``vehicle-types`` test split (traffic-camera crops), ``stanford-cars`` test split (street photos)
   and ``vehicle-reid`` test images, each with its labels mapped to the v2 types
-  (:mod:`~vehiclekit.training.vehicle_type_v2`); accuracy and confusion matrix;
+  (:mod:`~vehiclekit.training.classifier.vehicle_type_v2`); accuracy and confusion matrix;
 - passenger cars (Stanford sedans, coupes, convertibles, hatchbacks, wagons, SUVs) called ``car`` or
   ``suv``: the share a car park would price right;
 - ``coco-vehicles`` through :class:`~vehiclekit.sdk.VehicleRecognizer`: each ground-truth vehicle box
@@ -26,7 +26,7 @@ import numpy as np
 from vehiclekit.paths import data_root
 from vehiclekit.sdk import VehicleClassifier, VehicleRecognizer
 from vehiclekit.sdk.recognizer import DEFAULT_DETECTOR_TYPE_SCORE, DEFAULT_DUPLICATE_IOU
-from vehiclekit.training import vehicle_type_v2 as v2
+from vehiclekit.training.classifier import vehicle_type_v2 as v2
 from vehiclekit.training.core.checkpoint import write_json
 from vehiclekit.training.core.datasets import coco_vehicles, load_stanford_cars
 from vehiclekit.training.core.metrics import classification_report, plot_confusion

@@ -21,10 +21,10 @@ from vehiclekit.models.factory import Classifier, backbone_spec
 from vehiclekit.models.metadata import CLASSIFIER_OUTPUT, INPUT_NAME, ClassifierMetadata
 from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.paths import data_root
+from vehiclekit.training.classifier.train import DATASETS
 from vehiclekit.training.core.checkpoint import load_checkpoint
 from vehiclekit.training.core.datasets import read_bgr, stanford_label_groups
-from vehiclekit.training.supervised import DATASETS
-from vehiclekit.training.user_images import SPLIT_FILE, load_split
+from vehiclekit.training.core.user_images import SPLIT_FILE, load_split
 
 MAX_ABS_DIFF = 1e-4
 OPSET = 18

@@ -4,7 +4,7 @@ from ImageNet weights (``--init imagenet``) or from a pretrained backbone checkp
 
 The images are one of the project's datasets (``--dataset``, committed splits) or the user's own
 (``--images DIR`` with a sub-folder per class, or ``--labels`` CSV / Label Studio JSON / label store; see
-:mod:`vehiclekit.training.user_images`), split once and saved as ``split.json`` in the run.
+:mod:`vehiclekit.training.core.user_images`), split once and saved as ``split.json`` in the run.
 
 A run directory holds ``config.json`` (resolved arguments), ``last.pt`` / ``best.pt`` (atomic),
 ``history.json`` (per-epoch loss and accuracy), and at the end ``metrics.json`` (val/test accuracy,
@@ -25,7 +25,8 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, Classifier, backbone_spec, resolve_arch
 from vehiclekit.paths import data_root
-from vehiclekit.training import user_images, vehicle_type_v2, warm_start
+from vehiclekit.training.classifier import vehicle_type_v2, warm_start
+from vehiclekit.training.core import user_images
 from vehiclekit.training.core.checkpoint import add_run_arguments, load_checkpoint, seed_worker, start_run, write_json
 from vehiclekit.training.core.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.core.loop import channels_last, train_one_epoch
