@@ -12,7 +12,7 @@ from vehiclekit.commands.common import db_argument
 
 STATS_EPILOG = """\
 examples:
-  python -m vehiclekit.apps.synthetic day.csv          (a manifest of the vehicle-reid test images)
+  python -m benchmarks.parking.synthetic day.csv          (a manifest of the vehicle-reid test images)
   vehiclekit stats ingest --manifest day.csv --db stats.db
   vehiclekit stats ingest --folder cam_north/ --gate north --direction entry --db stats.db
   vehiclekit stats report --db stats.db --bucket hour --tz Europe/Berlin --out report/
