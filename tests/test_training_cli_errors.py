@@ -31,6 +31,8 @@ def _cases(tmp: Path) -> dict[str, list[tuple[list[str], str]]]:
         "evaluate-type": [(["--model", str(missing) + ".onnx", "--out", str(out)], str(missing) + ".onnx")],
         "evaluate-attributes": [(["--model", str(missing) + ".onnx", "--out", str(out)], str(missing) + ".onnx")],
         "evaluate-detector": [(["--data", str(missing)], str(missing))],
+        "detector": [(["--data", str(missing), "--out", str(out)], str(missing)),
+                     (["--size", "600", "--out", str(out)], "--size and --crop must be multiples of 32")],
         "study": [(["label-efficiency", "--inits", f"ssl={missing}.pt", "--out", str(out)], f"{missing}.pt not found")],
         "make-splits": [(["--data", str(missing)], str(missing))],
         "pretrain": [(["--method", "simsiam", "--images", str(missing), "--out", str(out)], str(missing)),

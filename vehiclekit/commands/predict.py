@@ -18,6 +18,7 @@ import numpy as np
 
 from vehiclekit.commands.common import UsageError
 from vehiclekit.errors import DatasetNotFoundError, VehiclekitError
+from vehiclekit.models import zoo
 from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES, PRECISIONS
 from vehiclekit.paths import data_root
 from vehiclekit.sdk import (
@@ -148,11 +149,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model-path", metavar="ONNX", help="classifier ONNX exported by `train-vehicle export` (overrides --model)"
     )
     parser.add_argument(
-        "--detector-path",
-        metavar="ONNX",
-        help="YOLOX-Nano ONNX (default: $VEHICLEKIT_DETECTOR, else yolox_nano.onnx in $VEHICLEKIT_MODELS "
-        "or ../shared/models)",
+        "--detector", default=zoo.DEFAULT_DETECTOR, choices=[m.name for m in zoo.latest().values() if m.task == "detection"],
+        help="zoo detector: yolox-nano-traffic (fine-tuned for traffic cameras, 640 px) or yolox-nano (COCO, 416 px; "
+        "$VEHICLEKIT_DETECTOR, else yolox_nano.onnx in $VEHICLEKIT_MODELS or ../shared/models) (default: %(default)s)",
     )
+    parser.add_argument("--detector-path", metavar="ONNX", help="a YOLOX-Nano ONNX file (overrides --detector)")
     parser.add_argument(
         "--precision", choices=PRECISIONS, default="fp32",
         help="zoo classifiers at fp32 (default) or int8 (faster on CPU, see each model card; the detector stays fp32)",
@@ -282,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
     detector = (
         None
         if args.whole_image == "always"
-        else VehicleDetector(args.score_threshold, args.iou_threshold, model_path=args.detector_path)
+        else VehicleDetector(args.score_threshold, args.iou_threshold, model_path=args.detector_path, model=args.detector)
     )
     classifier = VehicleClassifier(model=args.model, model_path=args.model_path, precision=args.precision)
     recognizer = (None if detector is None

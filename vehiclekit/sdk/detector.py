@@ -94,14 +94,16 @@ def merge_across_classes(detections: list[Detection], iou_threshold: float) -> l
 
 
 class VehicleDetector:
-    """Find cars, buses, trucks, motorcycles and bicycles with YOLOX-Nano (COCO, 416x416).
+    """Find cars, buses, trucks, motorcycles and bicycles with YOLOX-Nano (COCO classes).
 
     >>> det = VehicleDetector()
     >>> det.detect("street.jpg")               # doctest: +SKIP
     [Detection(bbox=(143.2, 141.9, 377.0, 276.8), label='bus', score=0.91), ...]
 
-    The model comes from ``model_path``, else the zoo (``$VEHICLEKIT_DETECTOR``, else
-    ``yolox_nano.onnx`` in ``$VEHICLEKIT_MODELS`` / ``../shared/models``). ``score_threshold`` keeps
+    The model comes from ``model_path``, else the zoo's detector ``model``: ``yolox-nano-traffic``
+    (fine-tuned for traffic cameras, 640 px, shipped) or ``yolox-nano`` (COCO, 416 px:
+    ``$VEHICLEKIT_DETECTOR``, else ``yolox_nano.onnx`` in ``$VEHICLEKIT_MODELS`` / ``../shared/models``);
+    the default is :data:`~vehiclekit.models.zoo.DEFAULT_DETECTOR`. ``score_threshold`` keeps
     detections scoring above it (use 0.001 for COCO mAP evaluation); ``iou_threshold`` is the
     per-class NMS overlap limit. ``precision`` is there for symmetry with the other models: the detector
     has no INT8 variant (quantizing it cost 14-30 AP50 points), so ``"int8"`` raises saying so.
@@ -122,6 +124,7 @@ class VehicleDetector:
         url: "str | TritonClient | None" = None,
         session: Any = None,
         precision: str = "fp32",
+        model: str = zoo.DEFAULT_DETECTOR,
     ):
         check_precision(precision, url is not None or session is not None)
         if not (0.0 <= score_threshold <= 1.0 and 0.0 <= iou_threshold <= 1.0):
@@ -136,7 +139,7 @@ class VehicleDetector:
 
             self.remote = remote_client(url)
             return
-        self.session = session or create_session(zoo_file("yolox-nano", "detection", precision, model_path), providers, threads)
+        self.session = session or create_session(zoo_file(model, "detection", precision, model_path), providers, threads)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         shape = model_input.shape

@@ -152,7 +152,7 @@ class VehicleRecognizer:
             classifier = VehicleClassifier(url=self.remote, precision=precision)
             detector = detector or VehicleDetector(url=self.remote)
         self.classifier = classifier or VehicleClassifier(precision=precision)
-        self.detector = detector or VehicleDetector(precision=zoo.available_precision("yolox-nano", precision))
+        self.detector = detector or VehicleDetector(precision=zoo.available_precision(zoo.DEFAULT_DETECTOR, precision))
         self.min_box_size = min_box_size
         #: Embeddings come back from the server's pipeline (url and reid=True).
         self.embed_remotely = self.remote is not None and reid is True

@@ -137,7 +137,7 @@ def build_repository(
     out = Path(out)
     _check_replaceable(out)
     classifier_path = Path(classifier or zoo.get("vehicle-type").path_for(precision))
-    detector_path = Path(detector or zoo.get("yolox-nano").path_for(zoo.available_precision("yolox-nano", precision)))
+    detector_path = Path(detector or zoo.get(zoo.DEFAULT_DETECTOR).path_for(zoo.available_precision(zoo.DEFAULT_DETECTOR, precision)))
     classifier_signature = read_signature(classifier_path)
     try:
         labels = ClassifierMetadata.from_props(classifier_signature.metadata).labels

@@ -171,8 +171,19 @@ ZOO: dict[str, ZooModel] = {
             description="YOLOX-Nano, COCO 80 classes, 416x416 (Megvii, Apache-2.0); vehicles kept",
             shipped=False,
         ),
+        ZooModel(
+            name="yolox-nano-traffic",
+            task="detection",
+            filename="yolox_nano_traffic.onnx",
+            description="YOLOX-Nano fine-tuned on a toll-road CCTV camera's frames and general vehicle photos, "
+            "640x640, COCO 80-class output",
+            card="yolox_nano_traffic.md",
+        ),
     )
 }
+
+#: The detector the SDK, the recognizer and the Triton repository use unless told otherwise.
+DEFAULT_DETECTOR = "yolox-nano"
 
 
 def latest() -> dict[str, ZooModel]:

@@ -6,7 +6,9 @@ restricted to the five vehicle categories. Defaults ``score_threshold=0.001``, `
 are YOLOX's own evaluation settings; the SDK's serving defaults (0.3 / 0.45) trade recall for clean
 output and give a lower AP.
 
-CLI: ``train-vehicle evaluate-detector [--data DIR] [--out FILE.json]``.
+CLI: ``train-vehicle evaluate-detector [--data DIR] [--detector NAME] [--out FILE.json]``; with
+``--dataset traffic-cctv`` it scores the traffic camera's held-out sessions instead
+(:mod:`~vehiclekit.training.detection.evaluate_frames`).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from tqdm import tqdm
 
 from vehiclekit import paths
 from vehiclekit.errors import DatasetNotFoundError
+from vehiclekit.models import zoo
 from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES
 from vehiclekit.sdk.detector import VehicleDetector
+from vehiclekit.training.detection.evaluate_frames import evaluate_traffic, format_traffic
 
 VEHICLE_CATEGORY_IDS = sorted(COCO_VEHICLE_CLASSES)
 
@@ -132,6 +136,13 @@ def format_table(metrics: dict) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``train-vehicle evaluate-detector``."""
     parser.add_argument("--data", help="data root holding coco-vehicles/ (default: $VEHICLEKIT_DATA or ../shared/data)")
+    parser.add_argument("--dataset", choices=("coco-vehicles", "traffic-cctv"), default="coco-vehicles",
+                        help="coco-vehicles: COCO AP per class; traffic-cctv: per held-out session, COCO AP (car, bus, truck) "
+                        "and the recognizer's recall, precision and type fit (default: %(default)s)")
+    parser.add_argument("--split", default="val,test-day,test-night",
+                        help="traffic-cctv parts to score, comma-separated: train, val, test-day, test-night (default: %(default)s)")
+    parser.add_argument("--detector", default=zoo.DEFAULT_DETECTOR, help="zoo detector to score (default: %(default)s)")
+    parser.add_argument("--detector-path", type=Path, help="a YOLOX-Nano ONNX file to score instead")
     parser.add_argument("--out", type=Path, help="also write the metrics to this JSON file")
     parser.add_argument("--score-threshold", type=float, default=0.001, help="detector score threshold (default 0.001)")
     parser.add_argument("--iou-threshold", type=float, default=0.65, help="detector NMS IoU threshold (default 0.65)")
@@ -139,8 +150,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, optionally write JSON. Returns the exit code."""
-    metrics = evaluate_detector(paths.data_root(args.data), args.score_threshold, args.iou_threshold)
-    print(format_table(metrics))
+    root = paths.data_root(args.data)
+    if args.dataset == "traffic-cctv":
+        metrics = evaluate_traffic(root / "traffic-cctv", args.split.split(","), args.detector, args.detector_path)
+        print(format_traffic(metrics))
+    else:
+        detector = VehicleDetector(args.score_threshold, args.iou_threshold, model_path=args.detector_path, model=args.detector)
+        metrics = evaluate_detector(root, detector=detector)
+        print(format_table(metrics))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(metrics, indent=2) + "\n")

@@ -1,0 +1,158 @@
+"""Score the detector and the recognizer on labelled frames of a fixed camera (``traffic-cctv``).
+
+Two views of the same frames:
+* the detector alone: COCO AP (pycocotools) over all vehicles as one class and per coarse class
+  (car, bus, truck), scored at a low threshold as COCO evaluation wants;
+* the product as a user runs it, :class:`~vehiclekit.sdk.VehicleRecognizer` with its thresholds:
+  recall of the ground-truth vehicles with both sides at least ``min_side`` pixels, precision of what
+  it returns, and whether the returned type fits the vehicle's coarse class (:data:`TYPE_FITS`).
+A returned box is right when it overlaps a ground-truth vehicle of any size by IoU >= 0.5 (greedy, best
+score first); one that only finds a vehicle smaller than ``min_side`` counts neither way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from vehiclekit.models import zoo
+from vehiclekit.training.detection.frames import Frame, cctv_split, read_yolo_folder
+
+#: The product's vehicle types that fit each coarse class of the camera's labels.
+TYPE_FITS = {"car": ("car", "suv", "van", "pickup"), "bus": ("bus",), "truck": ("truck", "heavy-truck"), "motorcycle": ("motorcycle",)}
+COARSE = ("car", "bus", "truck", "motorcycle")
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of xyxy boxes ``[N, 4]`` x ``[M, 4]``."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
+
+
+def match(gt: np.ndarray, pred: np.ndarray, iou_threshold: float = 0.5) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching, predictions in the given (best-first) order: (gt index, pred index)."""
+    ious = iou_matrix(pred, gt)
+    taken: set[int] = set()
+    pairs = []
+    for p in range(len(pred)):
+        candidates = [(ious[p, g], g) for g in range(len(gt)) if g not in taken and ious[p, g] >= iou_threshold]
+        if candidates:
+            g = max(candidates)[1]
+            taken.add(g)
+            pairs.append((g, p))
+    return pairs
+
+
+def coco_ap(frames: Sequence[Frame], detections: Sequence[list[tuple[tuple[float, ...], str, float]]]) -> dict[str, float]:
+    """AP@[.5:.95] and AP50, all vehicles as one class and per coarse class; ``detections[i]`` holds
+    (xyxy, coarse label, score) for ``frames[i]``."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    results: dict[str, float] = {}
+    for name in ("vehicle",) + COARSE:
+        keep = (lambda label: label in COARSE) if name == "vehicle" else (lambda label, n=name: label == n)
+        images, annotations, dets = [], [], []
+        for image_id, (frame, found) in enumerate(zip(frames, detections)):
+            images.append({"id": image_id, "width": frame.width, "height": frame.height})
+            for box, label in zip(frame.boxes, frame.coarse):
+                if keep(label):
+                    x1, y1, x2, y2 = (float(v) for v in box)
+                    annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+                                        "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1)})
+            dets += [{"image_id": image_id, "category_id": 1, "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "score": s}
+                     for b, label, s in found if keep(label)]
+        if not annotations:
+            continue
+        gt = COCO()
+        gt.dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": name}]}
+        with contextlib.redirect_stdout(io.StringIO()):
+            gt.createIndex()
+            evaluator = COCOeval(gt, gt.loadRes(dets) if dets else COCO(), "bbox")
+            evaluator.evaluate()
+            evaluator.accumulate()
+            evaluator.summarize()
+        results[f"AP_{name}"], results[f"AP50_{name}"] = float(evaluator.stats[0]), float(evaluator.stats[1])
+    return results
+
+
+def operating_point(frames: Sequence[Frame], found: Sequence[list[tuple[tuple[float, ...], str]]], min_side: float = 24) -> dict:
+    """Recall, precision and type fit of what a user gets; ``found[i]`` holds (xyxy, product type)
+    best first for ``frames[i]``."""
+    counts: Counter = Counter()
+    confusion: Counter = Counter()
+    for frame, vehicles in zip(frames, found):
+        pred = np.array([v[0] for v in vehicles], dtype=np.float64).reshape(-1, 4)
+        sides = np.minimum(frame.boxes[:, 2] - frame.boxes[:, 0], frame.boxes[:, 3] - frame.boxes[:, 1])
+        big = sides >= min_side
+        pairs = match(frame.boxes, pred)
+        matched_gt = {g for g, _ in pairs}
+        counts["gt"] += int(big.sum())
+        counts["returned"] += len(vehicles)
+        counts["right"] += len(pairs)
+        counts["right_small"] += sum(1 for g, _ in pairs if not big[g])
+        for g, p in pairs:
+            if big[g]:
+                counts["found"] += 1
+                coarse, vehicle_type = frame.coarse[g], vehicles[p][1]
+                counts["typed"] += 1
+                counts["type_fits"] += vehicle_type in TYPE_FITS.get(coarse, ())
+                confusion[(coarse, vehicle_type)] += 1
+        counts["missed_big"] += int(sum(1 for g in np.flatnonzero(big) if g not in matched_gt))
+    counted = counts["returned"] - counts["right_small"]
+    return {
+        "recall": counts["found"] / max(counts["gt"], 1),
+        "precision": (counts["right"] - counts["right_small"]) / max(counted, 1),
+        "type_fit": counts["type_fits"] / max(counts["typed"], 1),
+        "gt_vehicles": counts["gt"], "returned": counts["returned"],
+        "confusion": {f"{c}->{t}": n for (c, t), n in sorted(confusion.items())},
+    }
+
+
+def run_over(frames: Sequence[Frame], fn: Callable[[Frame], object], desc: str) -> list:
+    """``fn`` on every frame, with a progress bar."""
+    return [fn(frame) for frame in tqdm(frames, desc=desc, unit="frame", leave=False)]
+
+
+def evaluate_traffic(root: Path, parts: Sequence[str], detector: str = zoo.DEFAULT_DETECTOR, detector_path: Path | None = None,
+                     threads: int | None = None) -> dict[str, dict]:
+    """Per part of :data:`~.frames.CCTV_SPLIT` of ``root`` (``traffic-cctv``): the detector's COCO AP
+    and the recognizer's operating point, with zoo ``detector`` or the file ``detector_path``."""
+    from vehiclekit.sdk import VehicleDetector, VehicleRecognizer, load_image
+
+    def make(score: float | None = None) -> VehicleDetector:
+        thresholds = {"score_threshold": score, "iou_threshold": 0.65} if score is not None else {}
+        return VehicleDetector(model=detector, model_path=detector_path, threads=threads, **thresholds)
+
+    low, recognizer = make(0.001), VehicleRecognizer(detector=make())
+    frames = read_yolo_folder(root)
+    results = {}
+    for part in parts:
+        chosen = cctv_split(frames, part)
+        detections = run_over(chosen, lambda f: [(d.bbox, d.label, d.score) for d in low.detect(load_image(f.path))], f"{part}: detector")
+        vehicles = run_over(chosen, lambda f: [(v.detection.bbox, v.classification.label) for v in recognizer.recognize(load_image(f.path))],
+                            f"{part}: recognizer")
+        results[part] = {"frames": len(chosen), **coco_ap(chosen, detections), **operating_point(chosen, vehicles)}
+    return results
+
+
+def format_traffic(results: dict[str, dict]) -> str:
+    """The per-part results as a plain-text table."""
+    header = f"{'part':<12}{'frames':>7}{'AP50':>7}{'AP':>7}{'car':>7}{'bus':>7}{'truck':>7}{'recall':>8}{'prec.':>7}{'type fit':>9}"
+    rows = [header, "  (AP50 per class; recall, precision and type fit of the recognizer's output, vehicles >= 24 px)"]
+    pct = lambda r, k: f"{100 * r[k]:.1f}" if k in r else "n/a"  # noqa: E731
+    for part, r in results.items():
+        rows.append(f"{part:<12}{r['frames']:>7}{pct(r, 'AP50_vehicle'):>7}{pct(r, 'AP_vehicle'):>7}{pct(r, 'AP50_car'):>7}"
+                    f"{pct(r, 'AP50_bus'):>7}{pct(r, 'AP50_truck'):>7}{pct(r, 'recall'):>8}{pct(r, 'precision'):>7}{pct(r, 'type_fit'):>9}")
+    return "\n".join(rows)
