@@ -59,8 +59,9 @@ class Frame:
 
 def read_yolo_folder(root: str | os.PathLike, size: tuple[int, int] | None = None) -> list[Frame]:
     """Every frame of a YOLO-format folder, sorted by session and frame number. ``size`` (W, H) skips
-    reading each image's header when all frames share one size (``traffic-cctv`` is 640x640)."""
-    import cv2
+    reading each image's header when all frames share one size (``traffic-cctv`` is 640x640). A frame
+    without a label file, or with an empty one, has no vehicles."""
+    from PIL import Image
 
     root = Path(root)
     classes_file = root / "classes.txt"
@@ -72,11 +73,12 @@ def read_yolo_folder(root: str | os.PathLike, size: tuple[int, int] | None = Non
         match = _NAME.match(image.stem)
         session, index = (match["session"], int(match["frame"])) if match else (image.stem, 0)
         if size is None:
-            height, width = cv2.imread(str(image), cv2.IMREAD_REDUCED_GRAYSCALE_8).shape[:2]
-            width, height = width * 8, height * 8
+            with Image.open(image) as opened:  # the header only
+                width, height = opened.size
         else:
             width, height = size
-        rows = np.loadtxt(root / "labels" / f"{image.stem}.txt", ndmin=2) if (root / "labels" / f"{image.stem}.txt").stat().st_size else np.zeros((0, 5))
+        label_file = root / "labels" / f"{image.stem}.txt"
+        rows = np.loadtxt(label_file, ndmin=2) if label_file.is_file() and label_file.stat().st_size else np.zeros((0, 5))
         cx, cy, w, h = (rows[:, i] * scale for i, scale in zip(range(1, 5), (width, height, width, height)))
         boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).clip(0, [width, height, width, height])
         frames.append(Frame(image, session, index, width, height, boxes.astype(np.float32), tuple(classes[int(c)] for c in rows[:, 0])))
