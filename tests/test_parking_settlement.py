@@ -108,6 +108,11 @@ def test_an_unsure_exit_goes_to_review_and_its_resolution_feeds_the_next_settlem
     # Resolved, x and its session left the problem: nothing is charged twice by a later settlement.
     assert lot.settle(until=T0 + timedelta(hours=3)).receipts == []
     assert len(lot.store.sessions("closed")) == 1
+    # y judged to be nobody's (e.g. a car that entered before the system): recorded as no-match, x untouched
+    y_case = next(r for r in lot.store.reviews("open") if r.exit_id == y.id)
+    lot.resolve(y_case.id, None, by="bob")
+    assert lot.store.recorded_exit(y.id).status == "no-match" and lot.store.recorded_exit(y.id).session_id is None
+    assert lot.store.recorded_exit(x.id).status == "charged" and lot.store.recorded_exit(x.id).session_id == twins[1].id
 
 
 def test_review_first_then_calibration_from_the_lots_own_resolved_cases(store_url: str):

@@ -44,6 +44,7 @@ def test_balancing_keeps_the_25_most_confident_of_a_large_class():
 
     # without balancing (the default): every row at or above the threshold, the 5 least confident of class 0 too
     assert _kept(probs, 0.70, class_balance=False) == above
+    assert set(torch.nonzero(select_confident(probs, 0.70).positive).squeeze(1).tolist()) == above
     assert _kept(probs, 0.70, class_balance=False) - balanced == {i for i in above if classes[i] == 0 and confidence[i] < 0.755}
     sel = select_confident(probs, 0.70, class_balance=True)
     assert sel.labels.tolist() == classes.tolist() and not sel.negative.any()
