@@ -6,9 +6,10 @@ depthwise convolutions. The layers follow Megvii's ``yolox/models`` (Apache-2.0)
 
 The ONNX export has BatchNorm folded into each convolution's bias. :func:`load_onnx_weights` copies the
 initializers back in execution order, checking every shape, with each BatchNorm set to the identity;
-:func:`calibrate_batchnorm` then gives each BatchNorm the statistics of real images without changing
-the network's function, so that fine-tuning is as well conditioned as YOLOX's own training (the input
-is 0-255 BGR: trained without BatchNorm, the first step diverges). :func:`fold_batchnorm` folds
+:func:`calibrate_batchnorm` then rescales each convolution to a fresh initialisation's spread and gives
+its BatchNorm the matching statistics of real images, without changing the network's function, so that
+fine-tuning is as well conditioned as YOLOX's own training (the input is 0-255 BGR: trained as folded,
+the first SGD step wrecks the stem). :func:`fold_batchnorm` folds
 them back for export. ``tests/test_yolox_torch.py`` checks the outputs against ONNX Runtime. The
 inference output is the ONNX contract the SDK decodes (:mod:`vehiclekit.sdk.detector`):
 ``[B, A, 85]`` = box regression, objectness and 80 class probabilities per anchor point.
@@ -21,7 +22,7 @@ import os
 import torch
 from torch import nn
 
-#: YOLOX-Nano channel widths (64 x 0.25 ...) and strides.
+#: Output strides of the three head levels, and the COCO class count of the head.
 STRIDES = (8, 16, 32)
 NUM_CLASSES = 80
 

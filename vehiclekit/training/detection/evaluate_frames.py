@@ -2,7 +2,7 @@
 
 Two views of the same frames:
 * the detector alone: COCO AP (pycocotools) over all vehicles as one class and per coarse class
-  (car, bus, truck), scored at a low threshold as COCO evaluation wants;
+  (car, bus, truck, motorcycle), scored at a low threshold as COCO evaluation wants;
 * the product as a user runs it, :class:`~vehiclekit.sdk.VehicleRecognizer` with its thresholds:
   recall of the ground-truth vehicles with both sides at least ``min_side`` pixels, precision of what
   it returns, and whether the returned type fits the vehicle's coarse class (:data:`TYPE_FITS`).
@@ -97,7 +97,6 @@ def operating_point(frames: Sequence[Frame], found: Sequence[list[tuple[tuple[fl
         sides = np.minimum(frame.boxes[:, 2] - frame.boxes[:, 0], frame.boxes[:, 3] - frame.boxes[:, 1])
         big = sides >= min_side
         pairs = match(frame.boxes, pred)
-        matched_gt = {g for g, _ in pairs}
         counts["gt"] += int(big.sum())
         counts["returned"] += len(vehicles)
         counts["right"] += len(pairs)
@@ -106,15 +105,13 @@ def operating_point(frames: Sequence[Frame], found: Sequence[list[tuple[tuple[fl
             if big[g]:
                 counts["found"] += 1
                 coarse, vehicle_type = frame.coarse[g], vehicles[p][1]
-                counts["typed"] += 1
                 counts["type_fits"] += vehicle_type in TYPE_FITS.get(coarse, ())
                 confusion[(coarse, vehicle_type)] += 1
-        counts["missed_big"] += int(sum(1 for g in np.flatnonzero(big) if g not in matched_gt))
     counted = counts["returned"] - counts["right_small"]
     return {
         "recall": counts["found"] / max(counts["gt"], 1),
         "precision": (counts["right"] - counts["right_small"]) / max(counted, 1),
-        "type_fit": counts["type_fits"] / max(counts["typed"], 1),
+        "type_fit": counts["type_fits"] / max(counts["found"], 1),
         "gt_vehicles": counts["gt"], "returned": counts["returned"],
         "confusion": {f"{c}->{t}": n for (c, t), n in sorted(confusion.items())},
     }
