@@ -4,11 +4,16 @@ and better than the COCO default on the same frames."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
+
+from vehiclekit.commands.count import add_arguments
 
 from vehiclekit.sdk import VehicleDetector, VehicleRecognizer, load_image
 from vehiclekit.training.detection.evaluate_frames import coco_ap, operating_point
 from vehiclekit.training.detection.frames import cctv_split, read_yolo_folder
+from vehiclekit.video.proposals import DetectorProposals
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +36,13 @@ def test_the_traffic_detector_finds_the_vehicles_of_a_held_out_session(day_frame
     assert VehicleDetector(model="yolox-nano-traffic").input_size == (640, 640)
     assert found["recall"] >= 0.85 and ap["AP50_vehicle"] >= 0.65, (found["recall"], ap["AP50_vehicle"])
     assert found["recall"] > coco_found["recall"] + 0.3 and ap["AP50_vehicle"] > coco_ap_["AP50_vehicle"] + 0.2
+
+
+def test_video_counting_can_use_the_traffic_detector(day_frames):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["frames/", "--line", "0,300,640,300", "--detector", "yolox", "--detector-model", "yolox-nano-traffic"])
+    proposals = DetectorProposals(args.score, None, 2, args.detector_model)
+    assert proposals.detector.input_size == (640, 640)
+    boxes, scores = proposals(load_image(day_frames[0].path))
+    assert len(boxes) >= 0.8 * sum(1 for b in day_frames[0].boxes if min(b[2] - b[0], b[3] - b[1]) >= 24)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vehiclekit.models import zoo
 from vehiclekit.video.tracking import iou_matrix
 
 MEDIAN_GREY = 110.0
@@ -52,10 +53,11 @@ class MotionProposals:
 
 
 class DetectorProposals:
-    def __init__(self, score_threshold: float = 0.1, url: str | None = None, threads: int | None = None):
+    def __init__(self, score_threshold: float = 0.1, url: str | None = None, threads: int | None = None,
+                 model: str = zoo.DEFAULT_DETECTOR):
         from vehiclekit.sdk.detector import VehicleDetector
 
-        self.detector = VehicleDetector(score_threshold=score_threshold, url=url, threads=threads)
+        self.detector = VehicleDetector(score_threshold=score_threshold, url=url, threads=threads, model=model)
 
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         found = self.detector.detect(frame)
