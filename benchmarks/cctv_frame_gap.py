@@ -17,7 +17,7 @@ from collections import defaultdict
 import numpy as np
 
 from vehiclekit.paths import data_root
-from vehiclekit.training.detection.evaluate_frames import iou_matrix
+from vehiclekit.sdk.detector import iou_matrix
 from vehiclekit.training.detection.frames import read_yolo_folder
 from vehiclekit.video.tracking import IouTracker
 

@@ -22,8 +22,7 @@ import os
 import torch
 from torch import nn
 
-#: Output strides of the three head levels, and the COCO class count of the head.
-STRIDES = (8, 16, 32)
+#: The COCO class count of the head.
 NUM_CLASSES = 80
 
 

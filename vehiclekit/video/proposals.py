@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from vehiclekit.models import zoo
-from vehiclekit.video.tracking import iou_matrix
+from vehiclekit.sdk.detector import iou_matrix
 
 MEDIAN_GREY = 110.0
 #: Shorter sources than this go to the detector: background subtraction needs time to learn the scene.

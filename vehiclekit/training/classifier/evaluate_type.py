@@ -25,6 +25,7 @@ import numpy as np
 
 from vehiclekit.paths import data_root
 from vehiclekit.sdk import VehicleClassifier, VehicleRecognizer
+from vehiclekit.sdk.detector import iou_matrix
 from vehiclekit.sdk.recognizer import DEFAULT_DETECTOR_TYPE_SCORE, DEFAULT_DUPLICATE_IOU
 from vehiclekit.training.classifier import vehicle_type_v2 as v2
 from vehiclekit.training.core.checkpoint import write_json
@@ -91,15 +92,6 @@ def passenger_cars(root: Path, predicted: list[str]) -> dict:
     answers = [p for p, y in zip(predicted, bodies.labels) if bodies.classes[y] in v2.PASSENGER_BODIES]
     right = sum(a in ("car", "suv") for a in answers)
     return {"n": len(answers), "car_or_suv": right, "rate": right / len(answers), "answers": dict(Counter(answers))}
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every xyxy box in ``a`` [N, 4] with every box in ``b`` [M, 4]."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
 
 
 def coco_boxes(recognizer: VehicleRecognizer, root: Path) -> dict:

@@ -22,22 +22,13 @@ import numpy as np
 from tqdm import tqdm
 
 from vehiclekit.models import zoo
+from vehiclekit.sdk import VehicleDetector, VehicleRecognizer, load_image
+from vehiclekit.sdk.detector import iou_matrix
 from vehiclekit.training.detection.frames import Frame, cctv_split, read_yolo_folder
 
 #: The product's vehicle types that fit each coarse class of the camera's labels.
 TYPE_FITS = {"car": ("car", "suv", "van", "pickup"), "bus": ("bus",), "truck": ("truck", "heavy-truck"), "motorcycle": ("motorcycle",)}
 COARSE = ("car", "bus", "truck", "motorcycle")
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xyxy boxes ``[N, 4]`` x ``[M, 4]``."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
 
 
 def match(gt: np.ndarray, pred: np.ndarray, iou_threshold: float = 0.5) -> list[tuple[int, int]]:
@@ -126,7 +117,10 @@ def evaluate_traffic(root: Path, parts: Sequence[str], detector: str = zoo.DEFAU
                      threads: int | None = None) -> dict[str, dict]:
     """Per part of :data:`~.frames.CCTV_SPLIT` of ``root`` (``traffic-cctv``): the detector's COCO AP
     and the recognizer's operating point, with zoo ``detector`` or the file ``detector_path``."""
-    from vehiclekit.sdk import VehicleDetector, VehicleRecognizer, load_image
+    def both(frame: Frame) -> tuple[list, list]:
+        image = load_image(frame.path)
+        return ([(d.bbox, d.label, d.score) for d in low.detect(image)],
+                [(v.detection.bbox, v.classification.label) for v in recognizer.recognize(image)])
 
     def make(score: float | None = None) -> VehicleDetector:
         thresholds = {"score_threshold": score, "iou_threshold": 0.65} if score is not None else {}
@@ -137,9 +131,7 @@ def evaluate_traffic(root: Path, parts: Sequence[str], detector: str = zoo.DEFAU
     results = {}
     for part in parts:
         chosen = cctv_split(frames, part)
-        detections = run_over(chosen, lambda f: [(d.bbox, d.label, d.score) for d in low.detect(load_image(f.path))], f"{part}: detector")
-        vehicles = run_over(chosen, lambda f: [(v.detection.bbox, v.classification.label) for v in recognizer.recognize(load_image(f.path))],
-                            f"{part}: recognizer")
+        detections, vehicles = zip(*run_over(chosen, both, part)) if chosen else ((), ())
         results[part] = {"frames": len(chosen), **coco_ap(chosen, detections), **operating_point(chosen, vehicles)}
     return results
 

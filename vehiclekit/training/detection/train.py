@@ -85,18 +85,18 @@ class TorchSession:
 
 
 @torch.no_grad()
-def reestimate_batchnorm(model: YOLOXNano, frames: list[Frame], size: int, batch_size: int = 8) -> None:
+def reestimate_batchnorm(model: YOLOXNano, images: torch.Tensor, batch_size: int = 8) -> None:
     """"Precise BatchNorm" (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021): replace the
-    running statistics, an average over augmented training crops, by exact ones over whole camera
-    frames as the detector will see them. Without it val AP50 after one epoch read 0.15; with it, 0.84."""
+    running statistics, an average over augmented training crops, by exact ones over ``images`` (whole
+    frames, letterboxed as the detector will see them). Without it val AP50 after one epoch read 0.15; with it, 0.84."""
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # a cumulative average over the batches below
     model.train()
-    for start in range(0, len(frames), batch_size):
-        model(torch.from_numpy(np.stack([_frame_tensor(f, size) for f in frames[start:start + batch_size]])))
+    for start in range(0, len(images), batch_size):
+        model(images[start:start + batch_size])
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     model.eval()
@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_onnx_weights(YOLOXNano(), args.init or paths.models_dir() / "yolox_nano.onnx")
     # BatchNorm statistics over what the detector will see: the camera's frames and general photos alike
     statistics_frames = train[:: max(1, len(train) // 64)] + replay[:: max(1, len(replay) // 64)]
-    calibrate_batchnorm(model, torch.from_numpy(np.stack([_frame_tensor(f, args.size) for f in statistics_frames[::4]])))
+    statistics = torch.from_numpy(np.stack([_frame_tensor(f, args.size) for f in statistics_frames]))
+    calibrate_batchnorm(model, statistics[::4])
     if args.freeze == "backbone":
         model.backbone.requires_grad_(False)
     drawn = min(len(train), args.epoch_frames)
@@ -182,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         return {"epoch": epoch, **{f"train_{k}": round(float(v), 4) for k, v in stats.means.items()}}
 
     def evaluate(_epoch: int) -> dict:
-        reestimate_batchnorm(model, statistics_frames, args.size)
+        reestimate_batchnorm(model, statistics)
         scores = {f"{name}_{k}": round(v, 4) for name, frames in vals.items() for k, v in score_frames(model, frames, args.size).items()}
         return {**scores, "val_score": round(float(np.mean([scores[f"{name}_AP50_vehicle"] for name in vals])), 4)} if vals else {}
 

@@ -14,20 +14,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vehiclekit.models.yolox import STRIDES
+from vehiclekit.sdk.detector import grid_and_strides
 
 CENTER_RADIUS = 1.5
 IOU_WEIGHT = 5.0
 
 
 def anchor_points(size: tuple[int, int], device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cell offsets ``[A, 2]`` (x, y) and strides ``[A]`` in the network's output order for ``size`` (H, W)."""
-    grids, strides = [], []
-    for stride in STRIDES:
-        ys, xs = torch.meshgrid(torch.arange(size[0] // stride, device=device), torch.arange(size[1] // stride, device=device), indexing="ij")
-        grids.append(torch.stack([xs, ys], dim=-1).reshape(-1, 2))
-        strides.append(torch.full((grids[-1].shape[0],), stride, device=device))
-    return torch.cat(grids).float(), torch.cat(strides).float()
+    """Cell offsets ``[A, 2]`` (x, y) and strides ``[A]`` in the network's output order for ``size`` (H, W):
+    the SDK's decoding grid (:func:`~vehiclekit.sdk.detector.grid_and_strides`) as tensors."""
+    grid, strides = grid_and_strides(size)
+    return torch.from_numpy(grid).to(device), torch.from_numpy(strides[:, 0]).to(device)
 
 
 def decode_boxes(raw: torch.Tensor, grid: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
