@@ -14,7 +14,8 @@ from vehiclekit.apps.stats import TrafficReport, bucket_range
 from vehiclekit.errors import VehiclekitError
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, or an error saying what to install."""
     try:
         import matplotlib
     except ImportError:
@@ -28,7 +29,7 @@ def _pyplot():
 def plot_counts(report: TrafficReport, path: Path, counts=None, what: str = "type") -> Path:
     """Stacked bars of vehicles per category per bucket, entries above, exits below: per type
     (``report.counts``), or of other ``counts`` keyed the same way (e.g. per segment)."""
-    plt = _pyplot()
+    plt = pyplot()
     counts = report.counts if counts is None else counts
     categories = sorted({c for (_, _, _, c) in counts})
     starts = sorted({s for (s, _, _, _) in counts})
@@ -55,7 +56,7 @@ def plot_counts(report: TrafficReport, path: Path, counts=None, what: str = "typ
 
 def plot_dwell(report: TrafficReport, path: Path) -> Path:
     """Histogram of the matched dwell times, in hours."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=80)
     hours = [d["dwell_minutes"] / 60 for d in report.dwell]
     ax.hist(hours, bins=20 if hours else 1, color="tab:blue")
@@ -67,3 +68,4 @@ def plot_dwell(report: TrafficReport, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+

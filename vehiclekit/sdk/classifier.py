@@ -111,6 +111,12 @@ class VehicleClassifier:
                 f"{source} outputs {num_outputs} logits but its metadata lists {num_classes} labels"
             )
 
+    @classmethod
+    def named(cls, model: str, **options: Any) -> "VehicleClassifier":
+        """The classifier a command-line argument names: an ``.onnx`` file, else a zoo name
+        (``vehicle-type``, ``vehicle-type@1``)."""
+        return cls(model_path=model, **options) if model.endswith(".onnx") else cls(model=model, **options)
+
     @property
     def labels(self) -> tuple[str, ...]:
         """The classes, in the order of the model's outputs."""

@@ -95,6 +95,11 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
+def box_side(bbox) -> float:
+    """The shorter side of an xyxy box, in pixels."""
+    return min(bbox[2] - bbox[0], bbox[3] - bbox[1])
+
+
 def merge_across_classes(detections: list[Detection], iou_threshold: float) -> list[Detection]:
     """One detection per vehicle: the detector's NMS is per class (as COCO evaluation wants), so a
     van can come back twice, once as ``car`` and once as ``truck``, with nearly the same box. Keep

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,6 +32,17 @@ from vehiclekit.errors import InvalidImageError
 
 #: File suffixes read as images where a folder is listed (training folders, labelling pools, `predict`).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The images directly in ``folder`` (by :data:`IMAGE_SUFFIXES`), in natural order: numbers in
+    names compare as numbers, so ``frame-2.jpg`` comes before ``frame-10.jpg``, as a video's frames."""
+    def key(path: Path) -> list:
+        return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name)]
+
+    return sorted((p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=key)
+
+
 #: Largest image accepted, in pixels (width x height).
 MAX_PIXELS = 100_000_000
 #: Longest side accepted, in pixels.

@@ -15,6 +15,7 @@ Linux it also receives SIGTERM if the process that started it dies.
 from __future__ import annotations
 
 import collections
+import os
 import shutil
 import socket
 import subprocess

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from vehiclekit.errors import VehiclekitError
-from vehiclekit.sdk.image import IMAGE_SUFFIXES
+from vehiclekit.sdk.image import IMAGE_SUFFIXES, image_files
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
@@ -44,7 +44,7 @@ class VideoSource:
         self.files: list[Path] | None = None
         self.capture = None
         if Path(self.name).is_dir():
-            self.files = sorted(p for p in Path(self.name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self.files = image_files(self.name)
             if not self.files:
                 raise VideoSourceError(f"{self.name} holds no image frames ({', '.join(sorted(IMAGE_SUFFIXES))})")
             self.fps, self.frame_count = folder_fps, len(self.files)

@@ -25,6 +25,12 @@ PRECISIONS = ("fp32", "int8")
 #: The labels of ``vehicle-type`` v2, in output order: a contract that tariffs, statistics and
 #: checks rely on.
 VEHICLE_TYPES = ("motorcycle", "car", "suv", "van", "pickup", "bus", "truck", "heavy-truck")
+#: The coarse classes of traffic counts (a toll road's car / bus / truck, and motorcycle) and the
+#: vehicle types each holds; also what a type must be to "fit" a labelled CCTV box's class.
+VEHICLE_CLASSES = {"car": ("car", "suv", "van", "pickup"), "bus": ("bus",), "truck": ("truck", "heavy-truck"),
+                   "motorcycle": ("motorcycle",)}
+#: Each vehicle type's coarse class.
+CLASS_OF_TYPE = {t: c for c, types in VEHICLE_CLASSES.items() for t in types}
 
 # COCO category ids (as in instances.json) of the classes the detector reports as vehicles.
 COCO_VEHICLE_CLASSES = {2: "bicycle", 3: "car", 4: "motorcycle", 6: "bus", 8: "truck"}
@@ -184,6 +190,8 @@ ZOO: dict[str, ZooModel] = {
 
 #: The detector the SDK, the recognizer and the Triton repository use unless told otherwise.
 DEFAULT_DETECTOR = "yolox-nano"
+#: The detector fine-tuned on a fixed traffic camera: the default of commands made for such cameras.
+TRAFFIC_DETECTOR = "yolox-nano-traffic"
 
 
 def latest() -> dict[str, ZooModel]:

@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     root, out = data_root(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    clf = VehicleClassifier(model_path=args.model) if args.model.endswith(".onnx") else VehicleClassifier(model=args.model)
+    clf = VehicleClassifier.named(args.model)
     attributes = list(TRUTH_COLUMN)
     groups = [None if a == "model" else a for a in attributes]
     test = load_stanford_cars(root, "class_name", "test")

@@ -3,7 +3,10 @@ SDK (ONNX Runtime), per domain:
 
 - ``vehicle-types`` test split (traffic-camera crops), ``stanford-cars`` test split (street photos)
   and ``vehicle-reid`` test images, each with its labels mapped to the v2 types
-  (:mod:`~vehiclekit.training.classifier.vehicle_type_v2`); accuracy and confusion matrix;
+  (:mod:`~vehiclekit.training.classifier.vehicle_type_v2`), and the boxes of the held-out
+  ``traffic-cctv`` sessions with their partial labels
+  (:mod:`~vehiclekit.training.classifier.vehicle_type_v3`: a CCTV car is right as car, SUV, van or
+  pickup); accuracy and confusion matrix (of the exactly labelled images);
 - passenger cars (Stanford sedans, coupes, convertibles, hatchbacks, wagons, SUVs) called ``car`` or
   ``suv``: the share a car park would price right;
 - ``coco-vehicles`` through :class:`~vehiclekit.sdk.VehicleRecognizer`: each ground-truth vehicle box
@@ -28,11 +31,12 @@ from vehiclekit.sdk import VehicleClassifier, VehicleRecognizer
 from vehiclekit.sdk.detector import iou_matrix
 from vehiclekit.sdk.recognizer import DEFAULT_DETECTOR_TYPE_SCORE, DEFAULT_DUPLICATE_IOU
 from vehiclekit.training.classifier import vehicle_type_v2 as v2
+from vehiclekit.training.classifier import vehicle_type_v3 as v3
 from vehiclekit.training.core.checkpoint import write_json
-from vehiclekit.training.core.datasets import coco_vehicles, load_stanford_cars
+from vehiclekit.training.core.datasets import coco_vehicles, load_stanford_cars, read_bgr
 from vehiclekit.training.core.metrics import classification_report, plot_confusion
 
-DOMAINS = ("vehicle-types", "stanford-cars", "vehicle-reid")
+DOMAINS = ("vehicle-types", "stanford-cars", "vehicle-reid", "traffic-cctv")
 MATCH_IOU = 0.5
 
 
@@ -50,8 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     root, out = data_root(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    is_file = args.model.endswith(".onnx")
-    clf = VehicleClassifier(model_path=args.model) if is_file else VehicleClassifier(model=args.model)
+    clf = VehicleClassifier.named(args.model)
     detector_type_score = None if args.detector_type_score > 1 else args.detector_type_score
     metrics = evaluate(clf, root, args.duplicate_iou, detector_type_score)
     metrics["model"] = {"source": args.model, "name": clf.metadata.name, "version": clf.metadata.version}
@@ -74,9 +77,11 @@ def evaluate(clf: VehicleClassifier, root: Path, duplicate_iou: float = DEFAULT_
              detector_type_score: float | None = DEFAULT_DETECTOR_TYPE_SCORE) -> dict:
     metrics: dict = {}
     for domain in DOMAINS:
-        data = v2.load_source(root, domain, "test")
-        predicted = [v2.LABELS.index(to_v2(p.label)) for p in clf.predict_batch(list(data.paths))]
-        metrics[domain] = classification_report(predicted, list(data.labels), len(v2.LABELS))
+        data = v3.load_source(root, domain, "test")
+        boxes = data.boxes or (None,) * len(data)
+        images = [path if box is None else read_bgr(path, box) for path, box in zip(data.paths, boxes)]
+        predicted = [v2.LABELS.index(to_v2(p.label)) for p in clf.predict_batch(images)]
+        metrics[domain] = classification_report(predicted, list(data.labels), len(v2.LABELS), data.label_sets, v2.LABELS)
         if domain == "stanford-cars":
             metrics["passenger_cars"] = passenger_cars(root, [v2.LABELS[i] for i in predicted])
     recognizer = VehicleRecognizer(classifier=clf, duplicate_iou=duplicate_iou, detector_type_score=detector_type_score)
@@ -139,8 +144,11 @@ def report(m: dict) -> str:
     coco, cars = m["coco-vehicles"], m["passenger_cars"]
     lines = [f"### {m['model']['name']} v{m['model']['version']} ({m['model']['source']})", "",
              "| domain (test) | images | accuracy |", "|---|---:|---:|"]
-    lines += [f"| {d} (labels mapped to v2) | {m[d]['n']} | {m[d]['accuracy']:.1%} |" for d in DOMAINS]
-    lines += ["", f"- Passenger cars called `car` or `suv`: **{cars['car_or_suv']} / {cars['n']} ({cars['rate']:.1%})**; "
+    lines += [f"| {d} ({'partial labels' if 'partial' in m[d] else 'labels mapped to v2'}) | {m[d]['n']} | {m[d]['accuracy']:.1%} |"
+              for d in DOMAINS]
+    lines += ["", *(f"- {d}, partial labels: " + ", ".join(f"{name} {fits}/{n}" for name, (fits, n) in m[d]["partial"].items())
+                    for d in DOMAINS if "partial" in m[d])]
+    lines += [f"- Passenger cars called `car` or `suv`: **{cars['car_or_suv']} / {cars['n']} ({cars['rate']:.1%})**; "
               f"answers {dict(sorted(cars['answers'].items(), key=lambda kv: -kv[1]))}",
               f"- coco-vehicles through the recognizer: {coco['matched']} of {coco['boxes']} car/bus/truck/motorcycle boxes "
               f"matched (IoU >= {MATCH_IOU}), type fits the COCO category for **{coco['fits']} ({coco['fit_rate']:.1%})**; "

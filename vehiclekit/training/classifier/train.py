@@ -25,12 +25,13 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, Classifier, backbone_spec, resolve_arch
 from vehiclekit.paths import data_root
-from vehiclekit.training.classifier import vehicle_type_v2, warm_start
+from vehiclekit.training.classifier import vehicle_type_v2, vehicle_type_v3, warm_start
 from vehiclekit.training.core import user_images
 from vehiclekit.training.core.checkpoint import add_run_arguments, load_checkpoint, seed_worker, start_run, write_json
 from vehiclekit.training.core.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.core.loop import channels_last, train_one_epoch
 from vehiclekit.training.core.metrics import classification_report, plot_confusion
+from vehiclekit.training.core.partial_labels import LabelSets, PartialLabelCrossEntropy
 from vehiclekit.training.core.schedules import warmup_cosine
 from vehiclekit.training.core.trainer import Trainer
 from vehiclekit.training.core.transforms import eval_transform, train_transform
@@ -42,9 +43,11 @@ DATASETS = {
     # make-model-year (196 classes); export adds each class's make and body type (label groups)
     "stanford-cars-model": lambda root, split: load_stanford_cars(root, "class_name", split),
     "vehicle-type-v2": vehicle_type_v2.load,
+    "vehicle-type-v3": vehicle_type_v3.load,
 }
 #: Datasets joined from several sources: the test split is also scored per source (domain).
-DOMAINS = {"vehicle-type-v2": lambda root, split: {s: vehicle_type_v2.load_source(root, s, split) for s in vehicle_type_v2.SOURCES}}
+DOMAINS = {"vehicle-type-v2": lambda root, split: {s: vehicle_type_v2.load_source(root, s, split) for s in vehicle_type_v2.SOURCES},
+           "vehicle-type-v3": lambda root, split: {s: vehicle_type_v3.load_source(root, s, split) for s in vehicle_type_v3.SOURCES}}
 
 
 def add_own_images_arguments(p: argparse.ArgumentParser) -> None:
@@ -120,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         optimizer = torch.optim.SGD(params, lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
     steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch))
-    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    criterion = (PartialLabelCrossEntropy(len(classes), train_data.label_sets, args.label_smoothing) if train_data.label_sets
+                 else nn.CrossEntropyLoss(label_smoothing=args.label_smoothing))
     trainer = Trainer(out, config, args.epochs, state, model, optimizer, scheduler, keep={"classes": list(classes)})
 
     def train(epoch: int) -> dict:
@@ -128,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
                                f"epoch {epoch + 1}/{args.epochs}").means["loss"]
         return {"epoch": epoch + 1, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
 
-    trainer.fit(train, lambda epoch: {"val_acc": evaluate(model, val_set, args.batch_size)["accuracy"]}, score="val_acc",
+    trainer.fit(train, lambda epoch: {"val_acc": evaluate(model, val_set, args.batch_size, val_data.label_sets)["accuracy"]}, score="val_acc",
                 after=lambda e: print(f"epoch {e['epoch']}: loss {e['train_loss']:.4f}  val acc {e['val_acc']:.4f}  ({e['seconds']} s)"))
 
     best = load_checkpoint(out / "best.pt")
@@ -139,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         test_sets |= {f"test/{source}": data for source, data in DOMAINS[args.dataset](root, "test").items() if len(data)}
     for name, data in test_sets.items():
         metrics[name] = evaluate(model, ImageDataset(data, eval_transform(args.img_size, norm.mean, norm.std), f"decode {name}", max_side),
-                                 args.batch_size)
+                                 args.batch_size, data.label_sets, classes)
     write_json(out / "metrics.json", metrics)
     title = args.dataset or Path(args.images or args.labels).name
     plot_confusion(metrics["test"]["confusion"], classes, out / "confusion.png", f"{title} test, {args.arch} ({metrics['test']['accuracy']:.2%})")
@@ -221,6 +225,8 @@ def predict_logits(model: nn.Module, dataset, batch_size: int = 128) -> tuple[to
     return torch.cat(logits), torch.cat(labels)
 
 
-def evaluate(model: nn.Module, dataset, batch_size: int = 128) -> dict:
+def evaluate(model: nn.Module, dataset, batch_size: int = 128, label_sets: LabelSets = (), classes: tuple[str, ...] | None = None) -> dict:
+    """:func:`~vehiclekit.training.core.metrics.classification_report` of ``model`` on ``dataset``
+    (partial labels, ``label_sets``, are right when the prediction is in the set)."""
     logits, labels = predict_logits(model, dataset, batch_size)
-    return classification_report(logits.argmax(1).tolist(), labels.tolist(), model.head.out_features)
+    return classification_report(logits.argmax(1).tolist(), labels.tolist(), model.head.out_features, label_sets, classes)

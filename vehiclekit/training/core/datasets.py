@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from vehiclekit.errors import DatasetNotFoundError
 from vehiclekit.sdk.image import IMAGE_SUFFIXES
+from vehiclekit.training.core.partial_labels import set_names
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 
@@ -30,31 +31,39 @@ SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 @dataclass(frozen=True)
 class LabeledImages:
     """Image paths with integer labels into ``classes``; ``boxes`` (xyxy pixels, one per image, or
-    None) label a region of the image rather than the whole of it."""
+    None) label a region of the image rather than the whole of it. A label ``k >= len(classes)`` is
+    the partial label ``label_sets[k - len(classes)]``, a set of class indices one of which is right
+    (:mod:`~vehiclekit.training.core.partial_labels`)."""
 
     paths: tuple[Path, ...]
     labels: tuple[int, ...]
     classes: tuple[str, ...]
     boxes: tuple[tuple[int, int, int, int], ...] | None = None
+    label_sets: tuple[tuple[int, ...], ...] = ()
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def named_labels(self) -> list[str]:
-        """Each image's class name."""
-        return [self.classes[y] for y in self.labels]
+        """Each image's class name (a partial label's as ``car|suv``)."""
+        names = set_names(self.classes, self.label_sets)
+        return [names[y] for y in self.labels]
 
     def subset(self, indices: Sequence[int]) -> "LabeledImages":
         boxes = None if self.boxes is None else tuple(self.boxes[i] for i in indices)
-        return LabeledImages(tuple(self.paths[i] for i in indices), tuple(self.labels[i] for i in indices), self.classes, boxes)
+        return LabeledImages(tuple(self.paths[i] for i in indices), tuple(self.labels[i] for i in indices), self.classes, boxes,
+                             self.label_sets)
 
     def __add__(self, other: "LabeledImages") -> "LabeledImages":
         if self.classes != other.classes:
             raise ValueError(f"cannot join datasets with different classes {self.classes} and {other.classes}")
+        if self.label_sets and other.label_sets and self.label_sets != other.label_sets:
+            raise ValueError(f"cannot join datasets with different label sets {self.label_sets} and {other.label_sets}")
         boxes = None
         if self.boxes is not None or other.boxes is not None:
             boxes = (self.boxes or (None,) * len(self)) + (other.boxes or (None,) * len(other))
-        return LabeledImages(self.paths + other.paths, self.labels + other.labels, self.classes, boxes)
+        return LabeledImages(self.paths + other.paths, self.labels + other.labels, self.classes, boxes,
+                             self.label_sets or other.label_sets)
 
 
 def _require(path: Path, what: str) -> Path:

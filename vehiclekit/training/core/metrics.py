@@ -5,15 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from vehiclekit.training.core.partial_labels import LabelSets, fits, set_names
 
-def classification_report(predicted: Sequence[int], truth: Sequence[int], num_classes: int) -> dict:
-    """Accuracy, per-class accuracy (recall) and the confusion matrix ``[true][predicted]``."""
+
+def classification_report(predicted: Sequence[int], truth: Sequence[int], num_classes: int, label_sets: LabelSets = (),
+                          classes: Sequence[str] | None = None) -> dict:
+    """Accuracy, per-class accuracy (recall) and the confusion matrix ``[true][predicted]``. Truths
+    ``>= num_classes`` are partial labels (``label_sets``): right when the prediction is in the set;
+    they count in the accuracy and, per set, in ``partial`` (``{"car|suv|van|pickup": [fits, n]}``,
+    named by ``classes``, else by class index), not in the confusion matrix."""
     confusion = [[0] * num_classes for _ in range(num_classes)]
+    names = set_names(classes or [str(c) for c in range(num_classes)], label_sets)
+    partial: dict[str, list[int]] = {}
     for p, t in zip(predicted, truth):
-        confusion[t][p] += 1
+        if t < num_classes:
+            confusion[t][p] += 1
+        else:
+            counts = partial.setdefault(names[t], [0, 0])
+            counts[0] += fits(p, t, num_classes, label_sets)
+            counts[1] += 1
     per_class = [row[i] / sum(row) if sum(row) else float("nan") for i, row in enumerate(confusion)]
-    correct = sum(confusion[i][i] for i in range(num_classes))
-    return {"accuracy": correct / max(len(truth), 1), "per_class_accuracy": per_class, "confusion": confusion, "n": len(truth)}
+    correct = sum(confusion[i][i] for i in range(num_classes)) + sum(f for f, _ in partial.values())
+    report = {"accuracy": correct / max(len(truth), 1), "per_class_accuracy": per_class, "confusion": confusion, "n": len(truth)}
+    return report | ({"partial": partial} if partial else {})
 
 
 def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 15) -> float:

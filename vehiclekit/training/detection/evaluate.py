@@ -29,6 +29,7 @@ from vehiclekit import paths
 from vehiclekit.errors import DatasetNotFoundError
 from vehiclekit.models import zoo
 from vehiclekit.models.zoo import COCO_VEHICLE_CLASSES
+from vehiclekit.sdk.classifier import VehicleClassifier
 from vehiclekit.sdk.detector import VehicleDetector
 from vehiclekit.training.detection.evaluate_frames import evaluate_traffic, format_traffic
 
@@ -143,6 +144,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="traffic-cctv parts to score, comma-separated: train, val, test-day, test-night (default: %(default)s)")
     parser.add_argument("--detector", default=zoo.DEFAULT_DETECTOR, help="zoo detector to score (default: %(default)s)")
     parser.add_argument("--detector-path", type=Path, help="a YOLOX-Nano ONNX file to score instead")
+    parser.add_argument("--type-model", help="traffic-cctv: the recognizer's type model, a zoo name or an ONNX file "
+                        "(default: the zoo's vehicle-type)")
     parser.add_argument("--out", type=Path, help="also write the metrics to this JSON file")
     parser.add_argument("--score-threshold", type=float, default=0.001, help="detector score threshold (default 0.001)")
     parser.add_argument("--iou-threshold", type=float, default=0.65, help="detector NMS IoU threshold (default 0.65)")
@@ -152,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, optionally write JSON. Returns the exit code."""
     root = paths.data_root(args.data)
     if args.dataset == "traffic-cctv":
-        metrics = evaluate_traffic(root / "traffic-cctv", args.split.split(","), args.detector, args.detector_path)
+        classifier = VehicleClassifier.named(args.type_model) if args.type_model else None
+        metrics = evaluate_traffic(root / "traffic-cctv", args.split.split(","), args.detector, args.detector_path, classifier=classifier)
         print(format_traffic(metrics))
     else:
         detector = VehicleDetector(args.score_threshold, args.iou_threshold, model_path=args.detector_path, model=args.detector)

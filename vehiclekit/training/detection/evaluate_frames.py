@@ -5,7 +5,8 @@ Two views of the same frames:
   (car, bus, truck, motorcycle), scored at a low threshold as COCO evaluation wants;
 * the product as a user runs it, :class:`~vehiclekit.sdk.VehicleRecognizer` with its thresholds:
   recall of the ground-truth vehicles with both sides at least ``min_side`` pixels, precision of what
-  it returns, and whether the returned type fits the vehicle's coarse class (:data:`TYPE_FITS`).
+  it returns, and whether the returned type fits the vehicle's coarse class (:data:`~vehiclekit.models.zoo.VEHICLE_CLASSES`).
+* the census: vehicles in view per frame and coarse class against the labelled ones (:func:`count_agreement`).
 A returned box is right when it overlaps a ground-truth vehicle of any size by IoU >= 0.5 (greedy, best
 score first); one that only finds a vehicle smaller than ``min_side`` counts neither way.
 """
@@ -22,13 +23,13 @@ import numpy as np
 from tqdm import tqdm
 
 from vehiclekit.models import zoo
-from vehiclekit.sdk import VehicleDetector, VehicleRecognizer, load_image
-from vehiclekit.sdk.detector import iou_matrix
+from vehiclekit.models.zoo import CLASS_OF_TYPE, VEHICLE_CLASSES
+from vehiclekit.sdk import VehicleClassifier, VehicleDetector, VehicleRecognizer, load_image
+from vehiclekit.sdk.detector import box_side, iou_matrix
 from vehiclekit.training.detection.frames import Frame, cctv_split, read_yolo_folder
 
 #: The product's vehicle types that fit each coarse class of the camera's labels.
-TYPE_FITS = {"car": ("car", "suv", "van", "pickup"), "bus": ("bus",), "truck": ("truck", "heavy-truck"), "motorcycle": ("motorcycle",)}
-COARSE = ("car", "bus", "truck", "motorcycle")
+COARSE = tuple(VEHICLE_CLASSES)
 
 
 def match(gt: np.ndarray, pred: np.ndarray, iou_threshold: float = 0.5) -> list[tuple[int, int]]:
@@ -96,7 +97,7 @@ def operating_point(frames: Sequence[Frame], found: Sequence[list[tuple[tuple[fl
             if big[g]:
                 counts["found"] += 1
                 coarse, vehicle_type = frame.coarse[g], vehicles[p][1]
-                counts["type_fits"] += vehicle_type in TYPE_FITS.get(coarse, ())
+                counts["type_fits"] += vehicle_type in VEHICLE_CLASSES.get(coarse, ())
                 confusion[(coarse, vehicle_type)] += 1
     counted = counts["returned"] - counts["right_small"]
     return {
@@ -108,15 +109,34 @@ def operating_point(frames: Sequence[Frame], found: Sequence[list[tuple[tuple[fl
     }
 
 
+def count_agreement(frames: Sequence[Frame], found: Sequence[list[tuple[tuple[float, ...], str]]], min_side: float = 24) -> dict:
+    """Vehicles in view per frame and class (``vehiclekit stats frames``) against the labels, both
+    counting boxes with both sides >= ``min_side``: per class (and ``all``) the labelled and counted
+    totals over the frames and the mean absolute per-frame error."""
+    names = (*COARSE, "all")
+    labelled, counted, error = Counter(), Counter(), Counter()
+    for frame, vehicles in zip(frames, found):
+        truth = Counter(c for box, c in zip(frame.boxes, frame.coarse) if box_side(box) >= min_side)
+        seen = Counter(CLASS_OF_TYPE.get(t, t) for box, t in vehicles if box_side(box) >= min_side)
+        truth["all"], seen["all"] = sum(truth.values()), sum(seen.values())
+        for name in names:
+            labelled[name] += truth[name]
+            counted[name] += seen[name]
+            error[name] += abs(truth[name] - seen[name])
+    n = max(len(frames), 1)
+    return {name: {"labelled": labelled[name], "counted": counted[name], "mean_abs_error": error[name] / n} for name in names}
+
+
 def run_over(frames: Sequence[Frame], fn: Callable[[Frame], object], desc: str) -> list:
     """``fn`` on every frame, with a progress bar."""
     return [fn(frame) for frame in tqdm(frames, desc=desc, unit="frame", leave=False)]
 
 
 def evaluate_traffic(root: Path, parts: Sequence[str], detector: str = zoo.DEFAULT_DETECTOR, detector_path: Path | None = None,
-                     threads: int | None = None) -> dict[str, dict]:
+                     threads: int | None = None, classifier: VehicleClassifier | None = None) -> dict[str, dict]:
     """Per part of :data:`~.frames.CCTV_SPLIT` of ``root`` (``traffic-cctv``): the detector's COCO AP
-    and the recognizer's operating point, with zoo ``detector`` or the file ``detector_path``."""
+    and the recognizer's operating point, with zoo ``detector`` or the file ``detector_path``, and
+    ``classifier`` as the type model (default: the zoo's)."""
     def both(frame: Frame) -> tuple[list, list]:
         image = load_image(frame.path)
         return ([(d.bbox, d.label, d.score) for d in low.detect(image)],
@@ -126,13 +146,14 @@ def evaluate_traffic(root: Path, parts: Sequence[str], detector: str = zoo.DEFAU
         thresholds = {"score_threshold": score, "iou_threshold": 0.65} if score is not None else {}
         return VehicleDetector(model=detector, model_path=detector_path, threads=threads, **thresholds)
 
-    low, recognizer = make(0.001), VehicleRecognizer(detector=make())
+    low, recognizer = make(0.001), VehicleRecognizer(classifier=classifier, detector=make())
     frames = read_yolo_folder(root)
     results = {}
     for part in parts:
         chosen = cctv_split(frames, part)
         detections, vehicles = zip(*run_over(chosen, both, part)) if chosen else ((), ())
-        results[part] = {"frames": len(chosen), **coco_ap(chosen, detections), **operating_point(chosen, vehicles)}
+        results[part] = {"frames": len(chosen), **coco_ap(chosen, detections), **operating_point(chosen, vehicles),
+                         "counts": count_agreement(chosen, vehicles)}
     return results
 
 
@@ -144,4 +165,9 @@ def format_traffic(results: dict[str, dict]) -> str:
     for part, r in results.items():
         rows.append(f"{part:<12}{r['frames']:>7}{pct(r, 'AP50_vehicle'):>7}{pct(r, 'AP_vehicle'):>7}{pct(r, 'AP50_car'):>7}"
                     f"{pct(r, 'AP50_bus'):>7}{pct(r, 'AP50_truck'):>7}{pct(r, 'recall'):>8}{pct(r, 'precision'):>7}{pct(r, 'type_fit'):>9}")
+    rows += ["", "vehicles in view (`vehiclekit stats frames`): labelled / counted over the frames, mean abs. error per frame"]
+    rows.append(f"{'part':<12}" + "".join(f"{name:>22}" for name in (*COARSE, "all")))
+    for part, r in results.items():
+        cells = (f"{c['labelled']}/{c['counted']} ({c['mean_abs_error']:.2f})" for c in r["counts"].values())
+        rows.append(f"{part:<12}" + "".join(f"{cell:>22}" for cell in cells))
     return "\n".join(rows)
