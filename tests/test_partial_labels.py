@@ -88,3 +88,28 @@ def test_v3_crops_are_the_labelled_boxes_of_the_session_split(data_dir):
     assert {p.name.rsplit("-", 1)[0] for p in val.paths} == {"siang_15112021_1_mp4"}
     assert all(min(x2 - x1, y2 - y1) >= v3.MIN_SIDE for x1, y1, x2, y2 in val.boxes)
     assert v3.load_source(data_dir, "openimages-vehicles", "test").paths == ()
+
+
+def test_the_prior_pull_makes_the_majority_class_the_answer_where_nothing_decides():
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    answers = {}
+    for weight in (0.0, 0.5):
+        layer = nn.Linear(8, 5)
+        with torch.no_grad():
+            layer.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 3.0, 0.0]))   # starts out preferring class 3 of the set
+        loss_fn = PartialLabelCrossEntropy(5, SETS, class_prior=[0.1, 0.6, 0.1, 0.1, 0.1], prior_weight=weight)
+        optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+        for _ in range(200):
+            optimizer.zero_grad()
+            loss_fn(layer(x), torch.full((64,), 6)).backward()
+            optimizer.step()
+        answers[weight] = layer(x).argmax(1).bincount(minlength=5)
+    assert answers[0.0][3] == 64            # the set likelihood alone keeps whatever it started with
+    assert answers[0.5][1] == 64            # the pull makes class 1, the set's most frequent, the answer
+
+
+def test_the_prior_pull_leaves_exact_labels_alone():
+    logits, targets = torch.randn(8, 5, generator=torch.Generator().manual_seed(1)), torch.arange(8) % 5
+    pulled = PartialLabelCrossEntropy(5, SETS, 0.1, class_prior=[0.2] * 5, prior_weight=1.0)(logits, targets)
+    assert pulled.item() == pytest.approx(nn.CrossEntropyLoss(label_smoothing=0.1)(logits, targets).item(), abs=1e-6)

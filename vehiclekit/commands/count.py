@@ -16,7 +16,8 @@ left to right, "in" is upward on the screen. Each vehicle counts once per line a
 
 detectors: motion (background subtraction, for a fixed camera; finds anything that moves, so
 limit it with --zone), yolox (the COCO detector; works from a moving camera, misses cars seen from
-straight above), auto (default: the detector for clips under 10 s or a moving camera, else motion).
+straight above), auto (default: the detector, switching to motion when the first vehicle seen
+moving across the view is one the detector misses). While the camera pans or tilts nothing is counted.
 
 examples:
   vehiclekit count ../shared/data/videos/parking-lot-top-down.mp4 --line lane=0,216,768,216 --json

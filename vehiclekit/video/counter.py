@@ -5,7 +5,9 @@ voted over the track's life: the classifier runs on up to ``votes`` of the track
 (those not cut by the frame edge first) and their probabilities are averaged — one bad frame does
 not decide. Only confirmed tracks (seen in ``confirm_frames`` frames) count; a track counts at most
 once per line and direction (:mod:`.lines`). ``zone`` (a polygon) ignores proposals whose box
-centre lies outside it. The best crop (largest, not cut by the edge) goes with each crossing, for
+centre lies outside it. While the camera itself moves (a pan, :mod:`.camera_motion`) nothing
+crosses: a line drawn on the picture means nothing then, and parked cars sweep across it; each track's
+side of a line is forgotten and learnt again once the camera is still. The best crop (largest, not cut by the edge) goes with each crossing, for
 the statistics store, the parking lot or a person.
 """
 
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from vehiclekit.video.camera_motion import CameraMotion
 from vehiclekit.video.lines import CountingLine, LineCounter
 from vehiclekit.video.source import Frame, VideoSource
 from vehiclekit.video.tracking import IouTracker, Track
@@ -98,13 +101,15 @@ class VideoCounter:
                  classify: Callable[[list[np.ndarray]], tuple[str, float]], start: datetime,
                  tracker: IouTracker | None = None, zone: np.ndarray | None = None, votes: int = 5,
                  on_crossing: Callable[[Crossing], None] | None = None,
-                 draw: Callable[[Frame, list[tuple[Track, np.ndarray]], list[tuple[str, str]]], None] | None = None):
+                 draw: Callable[[Frame, list[tuple[Track, np.ndarray]], list[tuple[str, str]]], None] | None = None,
+                 camera: CameraMotion | None = None):
         if not lines:
             raise ValueError("give at least one counting line")
         self.lines, self.proposals, self.classify, self.start = lines, proposals, classify, start
         self.counters = [LineCounter(line) for line in lines]
         self.tracker = tracker or IouTracker()
         self.zone, self.votes, self.on_crossing, self.draw = zone, votes, on_crossing, draw
+        self.camera = camera or CameraMotion()
         self.logs: dict[int, _TrackLog] = defaultdict(_TrackLog)
         self.crossings: list[Crossing] = []
         self.confirmed_ids: set[int] = set()
@@ -134,10 +139,14 @@ class VideoCounter:
         seen = self.tracker.update(boxes, frame.index)
         height, width = frame.image.shape[:2]
         crossed: list[tuple[str, str]] = []
+        self.camera.update(frame.image)
+        if self.camera.moving:
+            for counter in self.counters:
+                counter.sides.clear()
         for track, box in seen:
             log = self.logs[track.id]
             self._keep_crop(log, frame.image, box, width, height)
-            for counter in self.counters:
+            for counter in self.counters if not self.camera.moving else ():
                 direction = counter.update(track.id, box)
                 if direction is not None:
                     log.pending.append((counter.line.name, direction, frame.index))

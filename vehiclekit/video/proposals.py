@@ -11,11 +11,11 @@
   server with ``url``), at a low score, its car/truck/bus boxes of one vehicle merged (class-agnostic
   NMS): it knows what a vehicle is and works from a moving camera, but cars seen from straight
   above are unlike COCO's photos and it misses most of them (docs/results.md §15).
-- :class:`AutoProposals` — the detector for a clip too short to learn a background from
-  (``MIN_MOTION_SECONDS``); otherwise it measures over the first frames whether the camera moves
-  (phase correlation of consecutive frames) and then uses motion for a fixed camera, the detector
-  for a moving one. (On the two shared videos this picks the one that counts right; a rule from two
-  videos, not a law: pass ``--detector`` to choose.)
+- :class:`AutoProposals` (the default) — the detector, unless the first thing seen moving across
+  the view (a blob that travels, not leaves shaking in place) is one the detector does not see (cars
+  from straight above): then motion. A clip too short to learn a background from
+  (``MIN_MOTION_SECONDS``) or a moving camera keeps the detector. Checked on the two shared videos
+  (motion for the top-down one, the detector for the GIF); pass ``--detector`` to choose.
 """
 
 from __future__ import annotations
@@ -25,10 +25,16 @@ import numpy as np
 
 from vehiclekit.models import zoo
 from vehiclekit.sdk.detector import iou_matrix
+from vehiclekit.video.camera_motion import CameraMotion
+from vehiclekit.video.tracking import IouTracker
 
 MEDIAN_GREY = 110.0
 #: Shorter sources than this go to the detector: background subtraction needs time to learn the scene.
 MIN_MOTION_SECONDS = 10.0
+#: A motion blob track is a mover once seen in this many frames, its centre having travelled at least
+#: this many times its first box's diagonal (:class:`AutoProposals`).
+MOVER_FRAMES = 5
+MOVER_TRAVEL = 0.5
 
 
 class MotionProposals:
@@ -78,15 +84,27 @@ def merge_overlapping(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.6) -
 
 
 class AutoProposals:
-    """Motion for a fixed camera, the detector for a moving one or a short clip; the camera is judged
-    on the first ``warmup`` frames (during which the detector answers and the background model learns)."""
+    """The detector, unless it does not see the vehicles that move; then motion.
 
-    def __init__(self, detector: DetectorProposals, motion: MotionProposals, seconds: float | None,
-                 warmup: int = 12, max_shift: float = 0.5):
+    Until it decides, the detector's boxes are the proposals, the background model learns, and the
+    motion blobs are tracked on their own. A blob track that has travelled at least
+    ``MOVER_TRAVEL`` times its first box's diagonal over at least ``MOVER_FRAMES`` frames is a
+    *mover*: a vehicle (or a cyclist, a person); leaves and shadows shaking in place never travel. The
+    first mover decides: when detector boxes cover it (half of the smaller box inside the other) in
+    at least half of its frames, the detector stays for good; otherwise (a camera looking straight
+    down on cars, which COCO's detector misses) motion takes over. A clip shorter than
+    ``MIN_MOTION_SECONDS`` or a camera that moves over the first ``warmup`` frames keeps the detector
+    (a background cannot be learnt). ``choice`` is None until decided, then "detector" or "motion".
+    """
+
+    def __init__(self, detector: DetectorProposals, motion: MotionProposals, seconds: float | None, warmup: int = 12):
         """``seconds``: the source's length (None for a stream)."""
-        self.detector, self.motion, self.warmup, self.max_shift = detector, motion, warmup, max_shift
-        self.previous: np.ndarray | None = None
-        self.shifts: list[float] = []
+        self.detector, self.motion, self.warmup = detector, motion, warmup
+        self.camera = CameraMotion(window=warmup)
+        self.blobs = IouTracker(max_misses=2)
+        self.covered: dict[int, list[bool]] = {}
+        self.first_box: dict[int, np.ndarray] = {}
+        self.frames = 0
         self.choice: str | None = "detector" if seconds is not None and seconds < MIN_MOTION_SECONDS else None
 
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,12 +112,31 @@ class AutoProposals:
             return self.motion(frame)
         if self.choice == "detector":
             return self.detector(frame)
-        grey = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (320, 180)).astype(np.float32)
-        if self.previous is not None:
-            (dx, dy), _ = cv2.phaseCorrelate(self.previous, grey)
-            self.shifts.append(float(np.hypot(dx, dy)) * frame.shape[1] / 320)
-        self.previous = grey
-        self.motion(frame)
-        if len(self.shifts) >= self.warmup:
-            self.choice = "motion" if np.median(self.shifts) < self.max_shift else "detector"
-        return self.detector(frame)
+        self.frames += 1
+        self.camera.update(frame)
+        if self.frames == self.warmup and self.camera.moving:
+            self.choice = "detector"
+        boxes, scores = self.detector(frame)
+        blobs, blob_scores = self.motion(frame)
+        self._watch_movers(blobs, boxes)
+        return (blobs, blob_scores) if self.choice == "motion" else (boxes, scores)
+
+    def _watch_movers(self, blobs: np.ndarray, detections: np.ndarray) -> None:
+        for track, box in self.blobs.update(blobs, self.frames):
+            self.first_box.setdefault(track.id, box.copy())
+            self.covered.setdefault(track.id, []).append(bool(len(detections)) and covers(detections, box))
+            first = self.first_box[track.id]
+            travel = float(np.hypot(*((box[:2] + box[2:]) / 2 - (first[:2] + first[2:]) / 2)))
+            if len(self.covered[track.id]) >= MOVER_FRAMES and travel >= MOVER_TRAVEL * float(np.hypot(*(first[2:] - first[:2]))):
+                seen = self.covered[track.id]
+                self.choice = "detector" if sum(seen) >= len(seen) / 2 else "motion"
+                return
+
+
+def covers(boxes: np.ndarray, box: np.ndarray, share: float = 0.5) -> bool:
+    """Whether any of ``boxes`` and ``box`` overlap by at least ``share`` of the smaller one's area."""
+    x1, y1 = np.maximum(boxes[:, 0], box[0]), np.maximum(boxes[:, 1], box[1])
+    x2, y2 = np.minimum(boxes[:, 2], box[2]), np.minimum(boxes[:, 3], box[3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    smaller = np.minimum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), (box[2] - box[0]) * (box[3] - box[1]))
+    return bool((inter >= share * np.maximum(smaller, 1e-9)).any())

@@ -87,6 +87,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frozen-blocks", type=int, default=0,
                    help="EfficientNet: keep the stem and the first N block stages fixed (faster; early features are generic)")
     p.add_argument("--drop-path", type=float, default=0.0, help="EfficientNet: stochastic depth rate")
+    p.add_argument("--partial-prior", type=float, default=0.0,
+                   help="datasets with partial labels (vehicle-type-v3): weight of the pull of a set-labelled image "
+                        "towards the classes' prior inside its set (0: none; see training/core/partial_labels.py)")
     p.add_argument("--balance", choices=("none", "sqrt"), default="none",
                    help="sqrt: draw each epoch's samples with probability ~ 1/sqrt(class count) (rare classes seen more)")
     add_run_arguments(p, "runs/supervised")
@@ -123,8 +126,11 @@ def run(args: argparse.Namespace) -> int:
         optimizer = torch.optim.SGD(params, lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
     steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(args.warmup_epochs * steps_per_epoch, args.epochs * steps_per_epoch))
-    criterion = (PartialLabelCrossEntropy(len(classes), train_data.label_sets, args.label_smoothing) if train_data.label_sets
-                 else nn.CrossEntropyLoss(label_smoothing=args.label_smoothing))
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    if train_data.label_sets:
+        exact = torch.bincount(torch.tensor([y for y in train_data.labels if y < len(classes)]), minlength=len(classes))
+        criterion = PartialLabelCrossEntropy(len(classes), train_data.label_sets, args.label_smoothing,
+                                             (exact / exact.sum()).tolist(), args.partial_prior)
     trainer = Trainer(out, config, args.epochs, state, model, optimizer, scheduler, keep={"classes": list(classes)})
 
     def train(epoch: int) -> dict:

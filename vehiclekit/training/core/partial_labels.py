@@ -12,6 +12,14 @@ shown classifier-consistent by Feng et al. ("Provably Consistent Partial-Label L
 the loss is ``(1 - eps) * that + eps * mean_k(-log p_k)``, which for a one-class set is exactly
 ``nn.CrossEntropyLoss(label_smoothing=eps)``.
 
+The set likelihood says nothing about which class inside the set an image is, so on images that
+look alike (small, blurred CCTV cars) a network is free to settle on any one of them, e.g. to call
+every distant car a van. ``prior_weight`` adds a pull of each set-labelled image's within-set
+distribution ``r`` towards the classes' prior ``pi`` (their share among the exactly labelled
+images, renormalised to the set): ``prior_weight * -sum_{k in S} pi_k log r_k``, which leaves a
+visible van a van (the exactly labelled vans teach that) but makes the majority class, car, the
+answer where nothing in the picture decides.
+
 Targets stay integers: ``k < C`` is class ``k``, ``k >= C`` is the set ``label_sets[k - C]`` (each a
 tuple of class indices), so datasets, samplers and loaders need no change.
 """
@@ -40,17 +48,32 @@ def target_masks(num_classes: int, label_sets: LabelSets) -> torch.Tensor:
 class PartialLabelCrossEntropy(nn.Module):
     """``-log`` of the probability of the target's class set, with label smoothing (module docstring)."""
 
-    def __init__(self, num_classes: int, label_sets: LabelSets, label_smoothing: float = 0.0):
+    def __init__(self, num_classes: int, label_sets: LabelSets, label_smoothing: float = 0.0,
+                 class_prior: Sequence[float] | None = None, prior_weight: float = 0.0):
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-        self.register_buffer("masks", target_masks(num_classes, label_sets), persistent=False)
-        self.label_smoothing = label_smoothing
+        if prior_weight and class_prior is None:
+            raise ValueError("prior_weight needs class_prior")
+        masks = target_masks(num_classes, label_sets)
+        self.register_buffer("masks", masks, persistent=False)
+        priors = torch.zeros(masks.shape)
+        if prior_weight:
+            prior = torch.as_tensor(class_prior, dtype=torch.float32).clamp_min(1e-6)
+            priors[num_classes:] = masks[num_classes:] * prior
+            priors[num_classes:] /= priors[num_classes:].sum(dim=1, keepdim=True)
+        self.register_buffer("priors", priors, persistent=False)
+        self.label_smoothing, self.prior_weight = label_smoothing, prior_weight
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         log_p = logits.float().log_softmax(dim=1)
-        in_set = log_p.masked_fill(~self.masks[targets], float("-inf")).logsumexp(dim=1)
-        return -((1 - self.label_smoothing) * in_set + self.label_smoothing * log_p.mean(dim=1)).mean()
+        outside = ~self.masks[targets]
+        in_set = log_p.masked_fill(outside, float("-inf")).logsumexp(dim=1)
+        loss = -((1 - self.label_smoothing) * in_set + self.label_smoothing * log_p.mean(dim=1))
+        if self.prior_weight:
+            within = (log_p - in_set[:, None]).masked_fill(outside, 0.0)    # log r_k inside the set
+            loss = loss - self.prior_weight * (self.priors[targets] * within).sum(dim=1)
+        return loss.mean()
 
 
 def fits(predicted: int, target: int, num_classes: int, label_sets: LabelSets) -> bool:
