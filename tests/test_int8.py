@@ -30,7 +30,7 @@ def test_int8_type_classifier_gives_the_fp32_label_on_real_test_crops(data_dir: 
     picked = every_nth(range(len(test)), 400)
     crops = [read_bgr(test.paths[i], None if test.boxes is None else test.boxes[i]) for i in picked]
     fp32, int8 = VehicleClassifier(), VehicleClassifier(precision="int8")
-    assert int8.model_path.name == "vehicle_type_v2.int8.onnx" and int8.metadata.labels == fp32.metadata.labels
+    assert int8.model_path.name == "vehicle_type_v3.int8.onnx" and int8.metadata.labels == fp32.metadata.labels
     a, b = fp32.predict_batch(crops), int8.predict_batch(crops)
     assert np.mean([x.label == y.label for x, y in zip(a, b)]) >= AGREEMENT
     assert np.mean([abs(x.confidence - y.confidence) for x, y in zip(a, b)]) < 0.02

@@ -179,13 +179,13 @@ def test_split_sample(data_dir) -> list[tuple[Path, str]]:
 
 def test_shipped_model_metadata(classifier):
     assert classifier.labels == VEHICLE_TYPES
-    assert (classifier.metadata.name, classifier.metadata.version) == ("vehicle-type", "2")
+    assert (classifier.metadata.name, classifier.metadata.version) == ("vehicle-type", "3")
     assert tuple(classifier.metadata.input_size) == (160, 160)
     assert classifier.metadata.arch == "efficientnet-lite0"
 
 
 def test_shipped_model_accuracy_on_held_out_images(classifier, test_split_sample):
-    """v2 on traffic-camera crops, their labels mapped to v2 (bike -> motorcycle, juggernaut ->
+    """The shipped model on traffic-camera crops, their labels mapped to v2 (bike -> motorcycle, juggernaut ->
     heavy-truck, minibus -> van): at least 87/90 and 13/15 of every class."""
     predictions = classifier.predict_batch([path for path, _ in test_split_sample])
     truth = [TO_V2[label] for _, label in test_split_sample]

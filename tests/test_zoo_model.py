@@ -17,29 +17,32 @@ def test_shipped_models_fit_the_zoo_budget_and_have_a_card(key):
 
 
 def test_names_without_version_are_the_newest():
-    assert zoo.get("vehicle-type").version == "2" and zoo.get("vehicle-type@1").version == "1"
+    assert zoo.get("vehicle-type").version == "3" and zoo.get("vehicle-type@2").version == "2"
+    assert zoo.get("vehicle-type@1").version == "1"
     assert zoo.get("vehicle-make").path == zoo.get("vehicle-model").path
 
 
 @pytest.fixture(scope="module")
-def type_v2_metrics(data_dir) -> dict:
+def type_metrics(data_dir) -> dict:
     return evaluate_type.evaluate(VehicleClassifier(), data_dir)
 
 
 @pytest.mark.slow
-def test_type_v2_on_every_domain(type_v2_metrics):
-    m = type_v2_metrics
-    assert m["vehicle-types"]["accuracy"] >= 0.985          # measured 0.990 (612 traffic-camera crops)
-    assert m["stanford-cars"]["accuracy"] >= 0.97           # 0.980 (976 street photos)
-    assert m["vehicle-reid"]["accuracy"] >= 0.95            # 0.975 (120 re-ID crops)
-    assert m["passenger_cars"]["rate"] >= 0.99, m["passenger_cars"]["answers"]   # 817 / 820
+def test_type_model_on_every_domain(type_metrics):
+    """The shipped vehicle-type (v3) on every test domain, within a point of v2 (its numbers in the comments; §9, §24)."""
+    m = type_metrics
+    assert m["vehicle-types"]["accuracy"] >= 0.98           # v3 0.987, v2 0.990 (612 traffic-camera crops)
+    assert m["stanford-cars"]["accuracy"] >= 0.97           # v3 0.972, v2 0.980 (976 street photos)
+    assert m["vehicle-reid"]["accuracy"] >= 0.95            # v3 0.975, v2 0.975 (120 re-ID crops)
+    assert m["passenger_cars"]["rate"] >= 0.99, m["passenger_cars"]["answers"]    # v3 816, v2 817 / 820
+    assert m["traffic-cctv"]["accuracy"] >= 0.84            # v3 0.863, v2 0.279 (1,143 held-out CCTV boxes)
 
 
 @pytest.mark.slow
-def test_type_v2_through_the_recognizer_on_coco(type_v2_metrics):
-    coco = type_v2_metrics["coco-vehicles"]
+def test_type_model_through_the_recognizer_on_coco(type_metrics):
+    coco = type_metrics["coco-vehicles"]
     assert coco["duplicates"] == 0
-    assert coco["fit_rate"] >= 0.75, coco["per_category"]  # 29 / 37 (target 0.9 not met)
+    assert coco["fit_rate"] >= 0.9, coco["per_category"]   # v3 34 / 37, v2 29 / 37; the target
 
 
 def test_make_model_and_body_names_load_with_the_stanford_labels(data_dir):

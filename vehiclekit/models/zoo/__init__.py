@@ -22,7 +22,7 @@ ZOO_DIR = Path(__file__).resolve().parent
 #: Numeric precisions a zoo model can be loaded at.
 PRECISIONS = ("fp32", "int8")
 
-#: The labels of ``vehicle-type`` v2, in output order: a contract that tariffs, statistics and
+#: The labels of ``vehicle-type`` v2 and v3, in output order: a contract that tariffs, statistics and
 #: checks rely on.
 VEHICLE_TYPES = ("motorcycle", "car", "suv", "van", "pickup", "bus", "truck", "heavy-truck")
 #: The coarse classes of traffic counts (a toll road's car / bus / truck, and motorcycle) and the
@@ -126,6 +126,16 @@ ZOO: dict[str, ZooModel] = {
             description="v2: 8 vehicle types (motorcycle, car, suv, van, pickup, bus, truck, heavy-truck), "
             "ImageNet EfficientNet-Lite0 fine-tuned on traffic-camera crops and street photos",
             card="vehicle_type_v2.md",
+        ),
+        ZooModel(
+            name="vehicle-type",
+            version="3",
+            task="classification",
+            filename="vehicle_type_v3.onnx",
+            int8=True,
+            description="v3: the 8 types of v2, also trained on a toll-road CCTV camera's boxes and Open Images "
+            "street photos (partial labels where a box's class spans several types)",
+            card="vehicle_type_v3.md",
         ),
         ZooModel(
             name="vehicle-model",
