@@ -32,7 +32,7 @@ from vehiclekit.sdk import (
     load_image,
 )
 from vehiclekit.sdk.image import IMAGE_SUFFIXES
-from vehiclekit.sdk.recognizer import ATTRIBUTE_MODELS, DEFAULT_MIN_BOX_SIZE
+from vehiclekit.sdk.recognizer import ATTRIBUTE_MODELS, DEFAULT_MIN_BOX_SIZE, crop
 
 #: In ``--whole-image auto``, images whose longer side is at most this many pixels count as
 #: pre-cropped single vehicles (the vehicle-types crops are 100x100).
@@ -68,6 +68,7 @@ examples:
   vehiclekit predict street.jpg --save-annotated out/
   vehiclekit predict crops/*.jpg --whole-image always --json
   vehiclekit predict --data-samples --save-annotated demo-output     (what `make demo` runs)
+  vehiclekit predict frames/*.jpg --detector yolox-nano-traffic --min-box-size 24 --save-crops unlabelled/
 
 exit status: 0 when every image was processed, 1 when any failed (each failure is reported on
 stderr and the other images are still processed), 2 on a usage error.
@@ -115,6 +116,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per image instead of text")
     parser.add_argument(
         "--save-annotated", metavar="DIR", type=Path, help="write annotated copies of the images to DIR"
+    )
+    parser.add_argument(
+        "--save-crops", metavar="DIR", type=Path,
+        help="write each detected vehicle's crop to DIR as IMAGE-N.jpg (e.g. a new camera's unlabelled crops for "
+        "`train-vehicle finetune --unlabeled DIR` and `train-vehicle select`)",
     )
     parser.add_argument(
         "--whole-image",
@@ -264,6 +270,18 @@ def save_annotated(result: ImageResult, out_dir: Path, used: set[str]) -> None:
     (out_dir / filename).write_bytes(encoded.tobytes())
 
 
+def save_crops(result: ImageResult, out_dir: Path) -> int:
+    """Write each recognised vehicle's crop to ``out_dir`` as ``STEM-N.jpg`` (N from 1, best
+    detection first); a whole-image result has none. The number written."""
+    stem = Path(result.name).stem
+    for n, vehicle in enumerate(result.vehicles, start=1):
+        ok, encoded = cv2.imencode(".jpg", crop(result.image, vehicle.detection.bbox), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        if not ok:
+            raise VehiclekitError(f"could not encode a crop of {result.name} as JPEG")
+        (out_dir / f"{stem}-{n}.jpg").write_bytes(encoded.tobytes())
+    return len(result.vehicles)
+
+
 def attribute_list(text: str) -> tuple[str, ...]:
     """``--attributes make,model`` -> ("make", "model"), each checked."""
     names = tuple(n.strip() for n in text.split(",") if n.strip())
@@ -289,15 +307,18 @@ def run(args: argparse.Namespace) -> int:
     recognizer = (None if detector is None
                   else VehicleRecognizer(classifier, detector, args.min_box_size, attributes=args.attributes,
                                          precision=args.precision))
-    if args.save_annotated:
-        args.save_annotated.mkdir(parents=True, exist_ok=True)
+    for folder in (args.save_annotated, args.save_crops):
+        if folder:
+            folder.mkdir(parents=True, exist_ok=True)
     used_names: set[str] = set()
-    failures = 0
+    failures = crops = 0
     for name, path in inputs:
         try:
             result = process(name, path, args.whole_image, recognizer, classifier)
             if args.save_annotated:
                 save_annotated(result, args.save_annotated, used_names)
+            if args.save_crops:
+                crops += save_crops(result, args.save_crops)
         except (VehiclekitError, OSError) as e:
             failures += 1
             print(f"vehiclekit: error: {name}: {e}", file=sys.stderr)
@@ -306,4 +327,6 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(lines), flush=True)
     if args.save_annotated:
         print(f"annotated images written to {args.save_annotated}", file=sys.stderr)
+    if args.save_crops:
+        print(f"{crops} vehicle crops written to {args.save_crops}", file=sys.stderr)
     return 1 if failures else 0

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     )
     test = load_split(own_split)["test"] if own_split.exists() else DATASETS[config["dataset"]](root, "test")
     step = max(1, len(test) // args.parity_images)
-    images = [read_bgr(p) for p in test.paths[::step][: args.parity_images]]
+    boxes = test.boxes or (None,) * len(test)
+    images = [read_bgr(p, b) for p, b in list(zip(test.paths, boxes))[::step][: args.parity_images]]
     batch = classifier_input(images, size, norm.mean, norm.std)
     report = export_onnx(model, meta, batch, Path(args.output))
     print(f"wrote {args.output} ({Path(args.output).stat().st_size / 1e6:.1f} MB): parity on {len(images)} real test "

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, Classifier, backbone_spec, resolve_arch
 from vehiclekit.paths import data_root
 from vehiclekit.training.classifier import vehicle_type_v2, vehicle_type_v3, warm_start
-from vehiclekit.training.core import user_images
+from vehiclekit.training.core import box_crops, user_images
 from vehiclekit.training.core.checkpoint import add_run_arguments, load_checkpoint, seed_worker, start_run, write_json
 from vehiclekit.training.core.datasets import ImageDataset, label_subset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.core.loop import channels_last, train_one_epoch
@@ -54,11 +54,18 @@ def add_own_images_arguments(p: argparse.ArgumentParser) -> None:
     """``--images`` / ``--labels`` and their options: the user's own labelled images (:func:`own_images`)."""
     own = p.add_mutually_exclusive_group()
     own.add_argument("--images", metavar="DIR", help="your own images: one sub-folder per class (DIR/car/*.jpg)")
+    own.add_argument("--boxes", metavar="DIR",
+                     help="your camera's frames with boxes, a YOLO folder (images/, labels/, classes.txt): each box a crop, "
+                          "labelled through --class-map, split by time within each recording session (70/15/15 %%)")
     own.add_argument("--labels", metavar="FILE",
                      help="your own images listed in a `path,label` CSV, a Label Studio JSON / JSON-MIN export, or "
                           "the project's label store (labels.db, from `vehiclekit console` / `import-labels`)")
     p.add_argument("--images-root", help="--labels: folder that relative / Label Studio paths resolve against "
                                                     "(default: the label file's folder)")
+    p.add_argument("--class-map", metavar="FILE", help="with --boxes: CSV rows source,target taking each dataset class to "
+                                                       "one of yours (an empty target leaves the class out)")
+    p.add_argument("--min-side", type=float, default=24,
+                   help="with --boxes: smallest box side in pixels made a crop (default: %(default)s)")
     p.add_argument("--val-images", metavar="DIR",
                    help="with --images/--labels: a class-folder tree used as the val split (else 15 %% is held out)")
     p.add_argument("--max-bad-share", type=float, default=0.05,
@@ -97,13 +104,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if args.dataset and (args.images or args.labels):
-        raise SystemExit("pass --dataset or your own --images/--labels, not both")
-    if not (args.images or args.labels):
+    if args.dataset and own_data(args):
+        raise SystemExit("pass --dataset or your own --images/--labels/--boxes, not both")
+    if not own_data(args):
         args.dataset = args.dataset or "vehicle-types"       # stored in config.json as used
     args, config, state = start_run(args, arch=resolve_arch(args.arch, args.init))
 
-    own = bool(args.images or args.labels)
+    own = own_data(args)
     root = None if own else data_root(args.data)
     if own:
         splits = own_images(args, out)
@@ -151,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         metrics[name] = evaluate(model, ImageDataset(data, eval_transform(args.img_size, norm.mean, norm.std), f"decode {name}", max_side),
                                  args.batch_size, data.label_sets, classes)
     write_json(out / "metrics.json", metrics)
-    title = args.dataset or Path(args.images or args.labels).name
+    title = args.dataset or Path(args.images or args.labels or args.boxes).name
     plot_confusion(metrics["test"]["confusion"], classes, out / "confusion.png", f"{title} test, {args.arch} ({metrics['test']['accuracy']:.2%})")
     print(f"test accuracy {metrics['test']['accuracy']:.4f} (best val epoch {metrics['best_epoch']}); run dir {out}")
     return 0
@@ -176,6 +183,12 @@ def own_images(args: argparse.Namespace, out: Path) -> dict:
     if saved.exists():
         splits = user_images.load_split(saved)
         print(f"images as split in {saved}:")
+    elif args.boxes:
+        if not args.class_map:
+            raise SystemExit("--boxes needs --class-map FILE (CSV rows source,target)")
+        splits = box_crops.own_box_crops(Path(args.boxes), Path(args.class_map), args.min_side)
+        user_images.save_split(splits, saved)
+        print(f"crops of {args.boxes} split by time, written to {saved}:")
     else:
         items = (user_images.from_folder(Path(args.images)) if args.images
                  else user_images.from_label_file(Path(args.labels), args.images_root and Path(args.images_root)))
@@ -188,6 +201,11 @@ def own_images(args: argparse.Namespace, out: Path) -> dict:
         print(f"split written to {saved}:")
     user_images.print_counts(splits)
     return splits
+
+
+def own_data(args: argparse.Namespace) -> bool:
+    """Whether the run trains on the user's own images (``--images``, ``--labels`` or ``--boxes``)."""
+    return bool(args.images or args.labels or args.boxes)
 
 
 def build_model(args: argparse.Namespace, classes: tuple[str, ...]) -> Classifier:

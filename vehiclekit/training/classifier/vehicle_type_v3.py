@@ -27,10 +27,10 @@ street-photo test, through the recognizer).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from vehiclekit.training.classifier import vehicle_type_v2 as v2
+from vehiclekit.training.core.box_crops import box_crops
 from vehiclekit.training.core.datasets import LabeledImages, _require
 from vehiclekit.training.detection.frames import Frame, cctv_split, photo_split, read_yolo_folder
 
@@ -58,16 +58,10 @@ def label_of(types: tuple[str, ...]) -> int:
     return len(LABELS) + LABEL_SETS.index(tuple(sorted(LABELS.index(t) for t in types)))
 
 
-def box_crops(frames: list[Frame], mapping: dict[str, tuple[str, ...]], thinned: tuple[str, ...] = ()) -> LabeledImages:
+def crops(frames: list[Frame], mapping: dict[str, tuple[str, ...]], thinned: tuple[str, ...] = ()) -> LabeledImages:
     """One labelled crop per box of ``frames`` with both sides >= :data:`MIN_SIDE` px; boxes of the
     ``thinned`` classes only from every second frame."""
-    paths, labels, boxes = [], [], []
-    for i, frame in enumerate(frames):
-        for (x1, y1, x2, y2), name in zip(frame.boxes.tolist(), frame.labels):
-            if min(x2 - x1, y2 - y1) >= MIN_SIDE and not (i % 2 and name in thinned):
-                paths.append(frame.path)
-                labels.append(label_of(mapping[name]))
-                boxes.append((math.floor(x1), math.floor(y1), math.ceil(x2), math.ceil(y2)))
+    paths, labels, boxes = box_crops(frames, lambda name: label_of(mapping[name]), MIN_SIDE, thinned)
     return LabeledImages(tuple(paths), tuple(labels), LABELS, tuple(boxes), LABEL_SETS)
 
 
@@ -76,10 +70,10 @@ def load_source(root: Path, source: str, split: str) -> LabeledImages:
     if source == "traffic-cctv":
         frames = read_yolo_folder(_require(root / "traffic-cctv", "traffic-cctv frames"), size=(640, 640))
         chosen = [f for part in CCTV_PARTS[split] for f in cctv_split(frames, part)]
-        return box_crops(chosen, CCTV_TYPES, thinned=("car",) if split == "train" else ())
+        return crops(chosen, CCTV_TYPES, thinned=("car",) if split == "train" else ())
     if source == "openimages-vehicles":
         photos = read_yolo_folder(_require(root / "openimages-vehicles", "openimages-vehicles photos"))
-        return box_crops(photo_split(photos, split) if split in ("train", "val") else [], OPENIMAGES_TYPES)
+        return crops(photo_split(photos, split) if split in ("train", "val") else [], OPENIMAGES_TYPES)
     if source in v2.SOURCES:
         return v2.load_source(root, source, split)
     raise ValueError(f"unknown vehicle-type-v3 source {source!r}; choose one of {SOURCES}")

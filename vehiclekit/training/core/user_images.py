@@ -185,18 +185,25 @@ def split_user_images(items: list[tuple[Path, str]], seed: int = 0,
 
 
 def save_split(splits: dict[str, LabeledImages], path: Path) -> None:
+    """Rows ``[path, class]``, or ``[path, class, [x1, y1, x2, y2]]`` for crops of boxes."""
     classes = next(iter(splits.values())).classes
-    path.write_text(json.dumps({"classes": list(classes), **{
-        split: [[str(p), classes[y]] for p, y in zip(data.paths, data.labels)] for split, data in splits.items()}},
-        indent=1) + "\n")
+
+    def rows(data: LabeledImages) -> list[list]:
+        boxes = data.boxes or (None,) * len(data)
+        return [[str(p), classes[y]] + ([list(b)] if b is not None else []) for p, y, b in zip(data.paths, data.labels, boxes)]
+
+    path.write_text(json.dumps({"classes": list(classes), **{split: rows(data) for split, data in splits.items()}}, indent=1) + "\n")
 
 
 def load_split(path: Path) -> dict[str, LabeledImages]:
     content = json.loads(path.read_text())
     classes = tuple(content.pop("classes"))
     index = {c: i for i, c in enumerate(classes)}
-    return {split: LabeledImages(tuple(Path(p) for p, _ in rows), tuple(index[c] for _, c in rows), classes)
-            for split, rows in content.items()}
+    out = {}
+    for split, rows in content.items():
+        boxes = tuple(tuple(r[2]) for r in rows) if rows and all(len(r) == 3 for r in rows) else None
+        out[split] = LabeledImages(tuple(Path(r[0]) for r in rows), tuple(index[r[1]] for r in rows), classes, boxes)
+    return out
 
 
 def print_counts(splits: dict[str, LabeledImages]) -> None:

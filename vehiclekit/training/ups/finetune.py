@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, Classifier, backbone_spec, resolve_arch
 from vehiclekit.paths import data_root
-from vehiclekit.training.classifier.train import DATASETS, add_own_images_arguments, evaluate, own_images, predict_logits
+from vehiclekit.training.classifier.train import DATASETS, add_own_images_arguments, evaluate, own_data, own_images, predict_logits
 from vehiclekit.training.core.checkpoint import add_run_arguments, load_checkpoint, seed_worker, start_run, write_json
 from vehiclekit.errors import DatasetError, DatasetNotFoundError
 from vehiclekit.training.core.datasets import ImageDataset, LabeledImages, label_subset
@@ -170,7 +170,7 @@ def select(args, model, pool_loader, iteration: int, num_classes: int) -> tuple[
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    own = bool(args.images or args.labels)
+    own = own_data(args)
     if not own:
         args.dataset = args.dataset or "vehicle-types"          # stored in config.json as used
     if args.labels_fraction is None:
@@ -249,9 +249,9 @@ def print_iteration(entry: dict) -> None:
 def labelled_splits(args: argparse.Namespace, out: Path) -> tuple[LabeledImages, LabeledImages, LabeledImages]:
     """Train / val / test: the user's own images (split once into ``OUT/split.json``) or a dataset's
     committed splits."""
-    if args.dataset and (args.images or args.labels):
-        raise SystemExit("pass --dataset or your own --images/--labels, not both")
-    if args.images or args.labels:
+    if args.dataset and own_data(args):
+        raise SystemExit("pass --dataset or your own --images/--labels/--boxes, not both")
+    if own_data(args):
         splits = own_images(args, out)
         return splits["train"], splits["val"], splits["test"]
     root = data_root(args.data)
