@@ -90,3 +90,10 @@ def test_auto_switches_to_motion_when_the_detector_misses_the_first_car_seen_fro
             break
     # the first car enters at frame ~55 and is counted crossing mid-height at frame 91: decided in between
     assert auto.choice == "motion" and 55 <= frame.index < 91
+
+
+def test_auto_keeps_the_detector_for_a_camera_that_pans(still):
+    auto = AutoProposals(DetectorProposals(0.1, threads=1), MotionProposals(), seconds=30.0)
+    for i in range(14):
+        auto(panned(still, PAN_PX * i))
+    assert auto.choice == "detector"

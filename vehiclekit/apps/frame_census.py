@@ -81,7 +81,6 @@ def take_census(images: Sequence[str | os.PathLike], recognizer: VehicleRecogniz
     return Census(tuple(frames), min_side)
 
 
-
 def write_census(census: Census, out_dir: str | os.PathLike, plots: bool = True) -> list[Path]:
     """``frames.csv`` (one row per frame: total and each type), ``census.json`` (the summary) and,
     with ``plots``, ``census.png`` (vehicles in view per class, frame by frame); the paths written."""

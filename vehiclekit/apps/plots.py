@@ -68,4 +68,3 @@ def plot_dwell(report: TrafficReport, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
-

@@ -6,8 +6,9 @@ voted over the track's life: the classifier runs on up to ``votes`` of the track
 not decide. Only confirmed tracks (seen in ``confirm_frames`` frames) count; a track counts at most
 once per line and direction (:mod:`.lines`). ``zone`` (a polygon) ignores proposals whose box
 centre lies outside it. While the camera itself moves (a pan, :mod:`.camera_motion`) nothing
-crosses: a line drawn on the picture means nothing then, and parked cars sweep across it; each track's
-side of a line is forgotten and learnt again once the camera is still. The best crop (largest, not cut by the edge) goes with each crossing, for
+crosses: a line drawn on the picture means nothing then, and parked cars sweep across it; each
+track's side of a line is forgotten and learnt again once the camera is still. The best crop
+(largest, not cut by the edge) goes with each crossing, for
 the statistics store, the parking lot or a person.
 """
 

@@ -93,8 +93,9 @@ class AutoProposals:
     first mover decides: when detector boxes cover it (half of the smaller box inside the other) in
     at least half of its frames, the detector stays for good; otherwise (a camera looking straight
     down on cars, which COCO's detector misses) motion takes over. A clip shorter than
-    ``MIN_MOTION_SECONDS`` or a camera that moves over the first ``warmup`` frames keeps the detector
-    (a background cannot be learnt). ``choice`` is None until decided, then "detector" or "motion".
+    ``MIN_MOTION_SECONDS``, or a camera found moving (:mod:`.camera_motion`, the median shift of
+    ``warmup`` consecutive frames) before a mover decides, keeps the detector: no background can be
+    learnt. ``choice`` is None until decided, then "detector" or "motion".
     """
 
     def __init__(self, detector: DetectorProposals, motion: MotionProposals, seconds: float | None, warmup: int = 12):
@@ -114,7 +115,7 @@ class AutoProposals:
             return self.detector(frame)
         self.frames += 1
         self.camera.update(frame)
-        if self.frames == self.warmup and self.camera.moving:
+        if self.camera.moving:
             self.choice = "detector"
         boxes, scores = self.detector(frame)
         blobs, blob_scores = self.motion(frame)
