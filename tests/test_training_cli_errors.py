@@ -46,6 +46,8 @@ def _cases(tmp: Path) -> dict[str, list[tuple[list[str], str]]]:
         "finetune": [(["--images", str(missing), "--out", str(out)], str(missing))],
         "select": [(["--model", "vehicle-type", "--pool", str(missing), "--budget", "5", "-o", str(tmp / "queue.json")],
                     str(missing))],
+        "score": [([str(missing), "--out", str(out)], f"{missing} does not exist")],
+        "harvest": [([str(missing), "--out", str(out)], f"{missing} is neither a video file, a folder of frames nor a stream URL")],
         "import-labels": [([str(missing) + ".csv", "--by", "tester", "--store", str(tmp / "labels.db")], str(missing) + ".csv")],
         "quantize": [(["--model", str(missing) + ".onnx"], str(missing) + ".onnx")],
         "evaluate-reid": [([str(missing)], str(missing / "best.pt"))],

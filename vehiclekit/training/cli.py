@@ -23,8 +23,10 @@ COMMANDS = {
     "reid": ("reid.train", "train a vehicle re-ID embedder (BNNeck, ID + batch-hard triplet loss, P x K sampling) and export it"),
     "finetune": ("ups.finetune", "semi-supervised fine-tuning from a labelled fraction: supervised, confidence pseudo-labels or UPS (Rizve et al. 2021)"),
     "select": ("active.select", "the labeling queue: which unlabelled images a person should label next (active learning, UPS split)"),
+    "score": ("corpus.score", "score an unlabelled pool (folder or shards) on Ray Data ONNX Runtime actors or in-process: softmax, features, MC-dropout passes for `select --scores`"),
     "import-labels": ("active.import_labels", "merge a CSV or Label Studio export into the project's label store; conflicts reported, never overwritten"),
     "quantize": ("quantize", "static INT8 quantization (QDQ, per-channel) calibrated on real images; refused if accuracy drops past --max-drop"),
+    "harvest": ("corpus.harvest", "video files, frame folders and streams -> vehicle crops in WebDataset shards (a few per track, near-duplicates dropped)"),
     "evaluate-reid": ("reid.evaluate", "cross-camera re-ID retrieval on vehicle-reid test: CMC, mAP, mINP (run, ONNX, --init or random)"),
 }
 

@@ -64,12 +64,14 @@ class DetectorProposals:
         from vehiclekit.sdk.detector import VehicleDetector
 
         self.detector = VehicleDetector(score_threshold=score_threshold, url=url, threads=threads, model=model)
+        self.labels: list[str] = []          # the detector's class of each box of the last call
 
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         found = self.detector.detect(frame)
         boxes = np.array([d.bbox for d in found], np.float32).reshape(-1, 4)
         scores = np.array([d.score for d in found], np.float32)
         keep = merge_overlapping(boxes, scores)
+        self.labels = [found[i].label for i in keep]
         return boxes[keep], scores[keep]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,10 @@ from vehiclekit.training.active.strategies import (
 )
 from vehiclekit.training.classifier.warm_start import load_trained, onnx_metadata, trained_onnx_path
 from vehiclekit.training.core.checkpoint import load_checkpoint
+from vehiclekit.training.corpus.shards import is_shard_spec
+from vehiclekit.training.corpus.stream import unpack
+from vehiclekit.training.corpus.score import load_scores
+from vehiclekit.training.corpus.score_model import dropout_masks
 from vehiclekit.training.ssl.data import folder_images
 from vehiclekit.training.core.transforms import eval_transform
 from vehiclekit.training.ups.selection import select_pseudo_labels
@@ -56,9 +61,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                 "then: label in `vehiclekit console --queue queue.json --labels labels.db` or in Label Studio,\n"
                 "`train-vehicle import-labels EXPORT.json --store labels.db --by NAME`, and\n"
                 "`train-vehicle supervised --labels labels.db --init vehicle-type ...`.")
-    p.add_argument("--model", required=True, help="zoo name (vehicle-type), an exported .onnx, or a run folder (best.pt)")
-    p.add_argument("--pool", required=True, type=Path,
-                   help="folder of unlabelled images (searched recursively), or a CSV/TXT with one image path per row")
+    p.add_argument("--model", help="zoo name (vehicle-type), an exported .onnx, or a run folder (best.pt)")
+    p.add_argument("--pool", type=Path,
+                   help="folder of unlabelled images (searched recursively), a CSV/TXT with one image path per row, or "
+                        "WebDataset shards of `train-vehicle harvest` (unpacked once into the cache, for labelling)")
+    p.add_argument("--scores", type=Path,
+                   help="instead of --model and --pool: the pool's scores from `train-vehicle score` (e.g. on a Ray "
+                        "cluster); its --mc-passes / --mc-dropout apply")
     p.add_argument("--budget", required=True, type=int, help="how many images to queue for a person")
     p.add_argument("--strategy", choices=STRATEGIES, default="entropy")
     p.add_argument("--format", choices=FORMATS, default="json", help="queue file format (default: %(default)s)")
@@ -78,7 +87,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def pool_images(pool: Path) -> list[Path]:
-    """The pool's image paths (absolute): a folder's image files, recursively, or a manifest's rows."""
+    """The pool's image paths (absolute): a folder's image files, recursively, a manifest's rows, or the
+    crops of WebDataset shards (unpacked once: a person labels files)."""
+    if is_shard_spec(pool):
+        pool = unpack(str(pool))
     if pool.is_dir():
         return [p.resolve() for p in folder_images(pool).paths]
     if pool.is_file():
@@ -110,25 +122,26 @@ def score_pool(model, images: list[Path], size: int, mean, std, passes: int, dro
                batch_size: int = 64) -> tuple[list[Path], np.ndarray, np.ndarray, np.ndarray, list[Path]]:
     """(readable images, softmax [N, C], MC-dropout softmax [T, N, C] (T = 0 when ``passes`` is 0),
     backbone features [N, D], unreadable images). The backbone runs once per image; only dropout +
-    head are repeated for the MC samples."""
+    head are repeated for the MC samples, with each image's own masks (:func:`dropout_masks` of its
+    path), as ``train-vehicle score`` draws them on any number of workers."""
     to_tensor = eval_transform(size, mean, std)
     kept, bad, probs, mc, feats = [], [], [], [], []
-    generator = torch.Generator().manual_seed(0)
     for start in tqdm(range(0, len(images), batch_size), desc="scoring pool", unit="batch", mininterval=1):
-        batch = []
+        batch, batch_paths = [], []
         for path in images[start:start + batch_size]:
             try:                          # the SDK's loader: size checked from the header before decoding
                 batch.append(to_tensor(load_image(path)))
-                kept.append(path)
+                batch_paths.append(path)
             except InvalidImageError:
                 bad.append(path)
+        kept += batch_paths
         if not batch:
             continue
         f = model.backbone(torch.stack(batch))
         feats.append(f)
         probs.append(F.softmax(model.head(f), dim=1))
         if passes:
-            keep = (torch.rand((passes, *f.shape), generator=generator) >= dropout).float() / (1.0 - dropout)
+            keep = torch.from_numpy(np.stack([dropout_masks(str(p), passes, f.shape[1], dropout) for p in batch_paths], 1))
             mc.append(F.softmax(model.head(f[None] * keep), dim=-1))
     if not kept:
         raise DatasetError(f"none of the {len(images)} pool images could be decoded")
@@ -178,9 +191,21 @@ def write_pseudo_labels(path: Path, images: list[Path], indices: np.ndarray, mc_
     return path
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.budget < 1:
-        raise DatasetError(f"--budget must be at least 1, got {args.budget}")
+def read_scores(args: argparse.Namespace) -> tuple:
+    """What :func:`score_pool` gives, from a ``train-vehicle score`` folder, plus the labels and MC passes used."""
+    scores = load_scores(args.scores)
+    passes = scores.mc_probs.shape[0] if args.strategy in ("bald", "ups") else 0
+    if args.strategy in ("bald", "ups") and passes < 2:
+        raise DatasetError(f"--strategy {args.strategy} needs MC-dropout passes: rerun `train-vehicle score` with --mc-passes 10")
+    args.model = args.model or f"{scores.manifest['model']}@{scores.manifest['version']}"
+    images = [Path(k) for k in scores.keys]
+    return (images, scores.probs, scores.mc_probs, scores.features, scores.unreadable,
+            tuple(scores.manifest["labels"]), passes)
+
+
+def score_in_process(args: argparse.Namespace) -> tuple:
+    if args.model is None or args.pool is None:
+        raise DatasetError("give --model and --pool (or --scores from `train-vehicle score`)")
     model, labels, size, mean, std = load_model(args.model)
     trained_dropout = model.dropout.p
     dropout = args.mc_dropout if args.mc_dropout is not None else trained_dropout or 0.3
@@ -196,6 +221,14 @@ def run(args: argparse.Namespace) -> int:
               "to rank confident images first; prefer entropy or margin, or train with `--dropout 0.3`")
     images, probs, mc_probs, feats, bad = score_pool(model, images, size, mean, std, passes, dropout,
                                                      args.batch_size)
+    return images, probs, mc_probs, feats, bad, labels, passes
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.budget < 1:
+        raise DatasetError(f"--budget must be at least 1, got {args.budget}")
+    scored = read_scores(args) if args.scores is not None else score_in_process(args)
+    images, probs, mc_probs, feats, bad, labels, passes = scored
     for path in bad:
         print(f"skipped (cannot decode): {path}")
     stored = {r.image for r in LabelStore(args.store).current()} if args.store else set()
@@ -206,7 +239,8 @@ def run(args: argparse.Namespace) -> int:
     queue = LabelQueue(args.model, args.strategy, labels,
                        [queue_item(images[i], shown[i], labels, u) for i, u in zip(picked, uncertainty)])
     if args.format == "label-studio":
-        root = args.images_root or (args.pool if args.pool.is_dir() else args.pool.parent)
+        pool = args.pool or Path(os.path.commonpath(images))
+        root = args.images_root or (pool if pool.is_dir() else pool.parent)
         written = label_studio.write(queue, args.out, root)
         print(f"wrote {len(queue.items)} Label Studio tasks to {written[0]} and the labeling config to {written[1]}")
     else:

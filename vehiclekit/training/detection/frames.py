@@ -9,13 +9,13 @@ split is by session, never by frame; the one night session is split into two tim
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vehiclekit.errors import DatasetNotFoundError
+from vehiclekit.video.source import frame_name
 
 #: The detector's coarse classes (COCO names) for every class of the two labelling schemes of
 #: ``traffic-cctv`` and of ``openimages-vehicles``. CCTV ``car`` covers every passenger vehicle.
@@ -36,9 +36,6 @@ CCTV_SPLIT: dict[str, tuple[tuple[str, int, int], ...]] = {
     "test-day": (("aditganteng_mp4", 0, 10**9),),
     "test-night": ((NIGHT, 420, 10**9),),
 }
-
-_NAME = re.compile(r"^(?P<session>.+)-(?P<frame>\d+)$")
-
 
 @dataclass(frozen=True)
 class Frame:
@@ -70,8 +67,7 @@ def read_yolo_folder(root: str | os.PathLike, size: tuple[int, int] | None = Non
     classes = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
     frames = []
     for image in sorted((root / "images").glob("*.jpg")):
-        match = _NAME.match(image.stem)
-        session, index = (match["session"], int(match["frame"])) if match else (image.stem, 0)
+        session, index = frame_name(image.stem)
         if size is None:
             with Image.open(image) as opened:  # the header only
                 width, height = opened.size

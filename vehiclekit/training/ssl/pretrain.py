@@ -37,6 +37,9 @@ from vehiclekit.training.core.datasets import ImageDataset, LabeledImages
 from vehiclekit.training.core.loop import EpochStats, train_one_epoch
 from vehiclekit.training.core.schedules import warmup_cosine
 from vehiclekit.training.core.trainer import Trainer
+from vehiclekit.training.corpus.shards import shard_urls
+from vehiclekit.training.corpus.stream import shard_loader
+from vehiclekit.training.corpus.stream import steps_per_epoch as shard_steps
 from vehiclekit.training.ssl import distributed
 from vehiclekit.training.ssl.byol import BYOL
 from vehiclekit.training.ssl.data import PRESETS, folder_images, preset_images
@@ -66,6 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         help="train splits of the shared datasets to pool (default: pooled = all three; domain adds "
                              "video frames and detector crops of coco-unlabeled)")
     source.add_argument("--images", help="any folder tree of images instead of a preset (labels ignored)")
+    source.add_argument("--shards", metavar="SPEC",
+                        help="WebDataset shards of `train-vehicle harvest` (a directory, crops-{000000..000009}.tar, or URLs), "
+                             "streamed: each process and loader worker reads its own shards; resume at epoch boundaries")
+    p.add_argument("--shuffle-buffer", type=int, default=1000, help="--shards: samples shuffled together (default: %(default)s)")
     p.add_argument("--arch", choices=sorted(BACKBONES),
                    help=f"backbone (default: {DEFAULT_ARCH}; with --init imagenet: {IMAGENET_ARCH})")
     p.add_argument("--init", choices=("imagenet",),
@@ -115,14 +122,16 @@ def pretrain(args: argparse.Namespace, device: torch.device) -> int:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
 
-    images = unlabeled_images(args)
-    # Decoded once; large images (Stanford Cars) are shrunk to 2x the view size: enough for any crop.
     norm = backbone_spec(args.arch)
-    dataset = ImageDataset(images, ssl_views_transform(args.img_size, norm.mean, norm.std), "decode unlabeled",
-                           max_side=2 * args.img_size)
-    steps_per_epoch = len(dataset) // args.batch_size
+    views = ssl_views_transform(args.img_size, norm.mean, norm.std)
+    if getattr(args, "shards", None):    # streamed; the rank's share of every global batch
+        dataset = None
+        steps_per_epoch = shard_steps(args.shards, shard_urls(args.shards), args.batch_size // world, world, args.workers)
+    else:  # decoded once; large images (Stanford Cars) are shrunk to 2x the view size: enough for any crop
+        dataset = ImageDataset(unlabeled_images(args), views, "decode unlabeled", max_side=2 * args.img_size)
+        steps_per_epoch = len(dataset) // args.batch_size
     if steps_per_epoch == 0:
-        raise SystemExit(f"{len(dataset)} images do not fill one batch of {args.batch_size}")
+        raise SystemExit(f"the images do not fill one batch of {args.batch_size} per step")
     total_steps = args.epochs * steps_per_epoch
 
     model = METHODS[args.method](args.arch, **{k: config[k] for k in METHOD_OPTIONS[args.method] if config[k] is not None},
@@ -143,7 +152,10 @@ def pretrain(args: argparse.Namespace, device: torch.device) -> int:
         print(f"initialisation: kNN acc {trainer.history[0]['knn_acc']:.4f}, collapse z {trainer.history[0]['collapse_z']:.3f}")
 
     def train(epoch: int) -> dict:
-        loader = epoch_loader(dataset, args, epoch, rank, world)
+        loader = (epoch_loader(dataset, args, epoch, rank, world) if dataset is not None else
+                  shard_loader(args.shards, views, args.batch_size // world, epoch=epoch, seed=args.seed, rank=rank, world=world,
+                               workers=args.workers, buffer=args.shuffle_buffer, max_side=2 * args.img_size,
+                               steps=steps_per_epoch, generator=_epoch_generator(args, epoch, rank)))
         stats = train_one_epoch(trained, loader, partial(ssl_step, device), optimizer, scheduler,
                                 f"{args.method} epoch {epoch + 1}/{args.epochs}", first_step=epoch * steps_per_epoch,
                                 after_step=update_target and (lambda step: update_target(step, total_steps)), show=rank == 0)
@@ -225,13 +237,19 @@ def _constant(step: int) -> float:
 def epoch_loader(dataset: ImageDataset, args: argparse.Namespace, epoch: int, rank: int, world: int) -> DataLoader:
     """This process's batches of ``epoch``: the data order and every augmentation follow from
     (seed, epoch, rank) alone, so a resumed run sees what the uninterrupted one would have."""
-    seed = args.seed * 1_000_000 + epoch * 1000 + rank
-    torch.manual_seed(seed)  # augmentations drawn in this process (--workers 0)
+    generator = _epoch_generator(args, epoch, rank)
     sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed, drop_last=True) if world > 1 else None
     if sampler:
         sampler.set_epoch(epoch)
     return DataLoader(dataset, args.batch_size // world, shuffle=sampler is None, sampler=sampler, drop_last=True,
-                      generator=torch.Generator().manual_seed(seed), num_workers=args.workers)
+                      generator=generator, num_workers=args.workers)
+
+
+def _epoch_generator(args: argparse.Namespace, epoch: int, rank: int) -> torch.Generator:
+    """Seeds this process's augmentations (--workers 0) and returns the loader's generator for ``epoch``."""
+    seed = args.seed * 1_000_000 + epoch * 1000 + rank
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
 
 
 def ssl_step(device: torch.device, trained: nn.Module, batch) -> tuple[torch.Tensor, dict, int]:

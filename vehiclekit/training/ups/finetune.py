@@ -35,6 +35,8 @@ from vehiclekit.training.core.loop import train_one_epoch
 from vehiclekit.training.core.schedules import warmup_cosine
 from vehiclekit.training.core.trainer import Trainer
 from vehiclekit.training.core.user_images import check_readable
+from vehiclekit.training.corpus.shards import is_shard_spec
+from vehiclekit.training.corpus.stream import unpack
 from vehiclekit.training.ssl.data import folder_images
 from vehiclekit.training.core.transforms import eval_transform, train_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
@@ -56,9 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=sorted(DATASETS),
                    help="one of the project's labelled datasets, committed splits (default: vehicle-types)")
     add_own_images_arguments(p)
-    p.add_argument("--unlabeled", metavar="DIR",
-                   help="a folder of unlabelled images (searched recursively) added to the pool that pseudo-labels are "
-                        "chosen from: your cameras' images next to your labelled --images/--labels")
+    p.add_argument("--unlabeled", metavar="DIR|SHARDS",
+                   help="a folder of unlabelled images (searched recursively), or WebDataset shards of `train-vehicle harvest` "
+                        "(unpacked once into OUT/unlabeled-shards/), added to the pool that pseudo-labels are chosen from: "
+                        "your cameras' images next to your labelled --images/--labels")
     p.add_argument("--data", help="data root (default: $VEHICLEKIT_DATA or ../shared/data)")
     p.add_argument("--labels-fraction", type=float,
                    help="stratified fraction of the train split that keeps its labels (default: 0.1 of a --dataset, "
@@ -185,7 +188,8 @@ def run(args: argparse.Namespace) -> int:
     labeled_set = set(labeled)
     pool = [i for i in range(len(train_data)) if i not in labeled_set]
     if args.unlabeled:                     # appended after the labelled images: truth unknown (-1)
-        extra = unlabeled_folder(Path(args.unlabeled), train_data.classes, args.max_bad_share)
+        folder = unpack(args.unlabeled, out / "unlabeled-shards") if is_shard_spec(args.unlabeled) else Path(args.unlabeled)
+        extra = unlabeled_folder(folder, train_data.classes, args.max_bad_share)
         pool += list(range(len(train_data), len(train_data) + len(extra)))
         train_data = train_data + extra
     if not pool and iterations > 1:
