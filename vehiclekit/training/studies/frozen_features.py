@@ -3,9 +3,12 @@ active-learning and frozen label-efficiency studies, where a whole grid of label
 and seeds runs on one CPU core because the backbone runs once per image.
 
 A backbone start ("init") is ``random`` (resnet18-half, seeded: the architecture `train-vehicle
-pretrain` trains by default), ``imagenet`` (efficientnet-lite0's ImageNet weights) or a
-``train-vehicle pretrain`` checkpoint. Features are extracted once per (task, init, size) into a
-cache folder and standardised with the train split's per-dimension mean and std.
+pretrain` trains by default), ``imagenet`` (efficientnet-lite0's ImageNet weights), a
+``train-vehicle pretrain`` checkpoint, or the backbone of a trained classifier (a zoo name such as
+``vehicle-type@2``, an exported ONNX file or a run folder). Features are extracted once per (task,
+init, size) into a cache folder and standardised with the train split's per-dimension mean and std.
+A task with test domains (:data:`TEST_DOMAINS`, e.g. held-out recording sessions) is also scored per
+domain.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from torch import nn
 
 from vehiclekit.models.factory import backbone_spec, build_backbone
 from vehiclekit.paths import data_root
-from vehiclekit.training.classifier import vehicle_type_v2
+from vehiclekit.training.classifier import traffic_cctv_operator, vehicle_type_v2
 from vehiclekit.training.classifier.train import predict_logits
+from vehiclekit.training.classifier.warm_start import is_trained_model, load_trained
 from vehiclekit.training.core.datasets import ImageDataset, load_stanford_cars, load_vehicle_types
 from vehiclekit.training.core.transforms import eval_transform
 from vehiclekit.training.ups.losses import negative_learning_loss
@@ -30,7 +34,10 @@ from vehiclekit.training.ups.selection import mc_dropout_logits
 #: such crops and otherwise street photos with a longer side <= 256 px; Stanford Cars photos are larger
 #: but kept at the same 128 px for one CPU core.
 TASKS = {"vehicle-types": (load_vehicle_types, 128), "vehicle-type-v2": (vehicle_type_v2.load, 128),
-         "stanford-cars-body": (lambda root, split: load_stanford_cars(root, "body_type", split), 128)}
+         "stanford-cars-body": (lambda root, split: load_stanford_cars(root, "body_type", split), 128),
+         "traffic-cctv-operator": (traffic_cctv_operator.load, 96)}
+#: task -> the domain (e.g. held-out session) of a test image's path, for tasks scored per domain too.
+TEST_DOMAINS = {"traffic-cctv-operator": traffic_cctv_operator.test_domain}
 #: init -> backbone without a checkpoint.
 INIT_ARCHS = {"random": "resnet18-half", "imagenet": "efficientnet-lite0"}
 
@@ -61,6 +68,7 @@ class Features:
     test: torch.Tensor
     test_labels: torch.Tensor
     classes: tuple[str, ...]
+    test_domains: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -68,7 +76,11 @@ class Features:
 
 
 def init_backbone(init: str, checkpoint: str | None) -> tuple[nn.Module, str]:
-    """The frozen backbone of ``init`` (``checkpoint`` when given) and its architecture name."""
+    """The frozen backbone of ``init`` (``checkpoint`` when given: a ``train-vehicle pretrain``
+    checkpoint, or a trained classifier such as the zoo's ``vehicle-type``) and its architecture name."""
+    if checkpoint and is_trained_model(checkpoint):
+        model, _ = load_trained(checkpoint)
+        return model.backbone.eval(), model.backbone_name
     if checkpoint:
         from vehiclekit.training.ssl.evaluate import load_backbone
 
@@ -79,7 +91,9 @@ def init_backbone(init: str, checkpoint: str | None) -> tuple[nn.Module, str]:
 
 
 def cache_tag(init: str, checkpoint: str | None) -> str:
-    """The cache file's name for an init: a checkpoint is named by its run folder."""
+    """The cache file's name for an init: a checkpoint is named by its run folder, a trained classifier by its name."""
+    if checkpoint and is_trained_model(checkpoint):
+        return f"model-{Path(checkpoint).stem if checkpoint.endswith('.onnx') else checkpoint.replace('@', '-v')}"
     return f"ssl-{Path(checkpoint).resolve().parent.name}" if checkpoint else init
 
 
@@ -96,12 +110,14 @@ def cached_features(task: str, init: str, checkpoint: str | None, cache: Path, d
             dataset = ImageDataset(split_data, eval_transform(size, spec.mean, spec.std), f"decode {task} {split}")
             x, y = predict_logits(backbone, dataset, 64)
             saved |= {split: x.clone(), f"{split}_labels": y.clone(), "classes": split_data.classes}
+            if split == "test" and task in TEST_DOMAINS:
+                saved["test_domains"] = [TEST_DOMAINS[task](path) for path in split_data.paths]
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(saved, path)
     saved = torch.load(path)
     mean, std = saved["train"].mean(0), saved["train"].std(0) + 1e-6
     feats = Features((saved["train"] - mean) / std, saved["train_labels"], (saved["test"] - mean) / std,
-                     saved["test_labels"], tuple(saved["classes"]))
+                     saved["test_labels"], tuple(saved["classes"]), tuple(saved.get("test_domains", ())))
     return feats, saved["arch"]
 
 
@@ -136,7 +152,8 @@ def mc_logits(head: nn.Module, x: torch.Tensor, passes: int) -> torch.Tensor:
 
 
 def score(head: nn.Module, feats: Features) -> dict:
-    """Test accuracy and macro-F1 (over the classes in the test split) of ``head``'s deterministic predictions."""
+    """Test accuracy and macro-F1 (over the classes in the test split) of ``head``'s deterministic
+    predictions, and ``accuracy_<domain>`` per test domain when the task has them."""
     with torch.no_grad():
         predicted = head(feats.test).argmax(1)
     truth = feats.test_labels
@@ -144,4 +161,7 @@ def score(head: nn.Module, feats: Features) -> dict:
     for c in truth.unique():
         tp = int(((predicted == c) & (truth == c)).sum())
         f1.append(2 * tp / (int((predicted == c).sum()) + int((truth == c).sum())))
-    return {"accuracy": float((predicted == truth).float().mean()), "macro_f1": float(np.mean(f1))}
+    right = predicted == truth
+    per_domain = {f"accuracy_{d}": float(right[[x == d for x in feats.test_domains]].float().mean())
+                  for d in dict.fromkeys(feats.test_domains)}
+    return {"accuracy": float(right.float().mean()), "macro_f1": float(np.mean(f1))} | per_domain
