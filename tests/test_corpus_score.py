@@ -169,3 +169,22 @@ def test_errors_say_what_to_do(pool, tmp_path, capsys):
     assert "--scores" in capsys.readouterr().err
     with pytest.raises(DatasetError):
         load_scores(tmp_path)
+
+
+def test_a_queue_from_shard_scores_names_files_a_person_can_open(pool, local_scores, tmp_path):
+    ref = load_scores(local_scores)
+    writer = ShardWriter(tmp_path / "shards", shard_size=25)
+    for i, key in enumerate(ref.keys):
+        writer.write(f"{i:06d}", Path(key).read_bytes(), {})
+    writer.close()
+    score(str(tmp_path / "shards"), "vehicle-type", tmp_path / "s", mc_passes=0)
+    queue_file = tmp_path / "queue.json"
+    assert train_vehicle(["select", "--scores", str(tmp_path / "s"), "--budget", "4", "--strategy", "entropy",
+                          "-o", str(queue_file)]) == 0
+    items = json.loads(queue_file.read_text())["items"]
+    assert len(items) == 4
+    for item in items:
+        crop = Path(item["image"])
+        assert crop.parent == tmp_path / "queue.crops" and crop.is_file()
+        index = int(crop.stem.rsplit("-", 1)[1])           # crops-00000N-KEY.jpg: KEY is the folder image's index
+        assert crop.read_bytes() == Path(ref.keys[index]).read_bytes()

@@ -39,7 +39,7 @@ from vehiclekit.training.active.strategies import (
 )
 from vehiclekit.training.classifier.warm_start import load_trained, onnx_metadata, trained_onnx_path
 from vehiclekit.training.core.checkpoint import load_checkpoint
-from vehiclekit.training.corpus.shards import is_shard_spec
+from vehiclekit.training.corpus.shards import extract, is_shard_spec
 from vehiclekit.training.corpus.stream import unpack
 from vehiclekit.training.corpus.score import load_scores
 from vehiclekit.training.corpus.score_model import dropout_masks
@@ -236,6 +236,11 @@ def run(args: argparse.Namespace) -> int:
     picked, uncertainty, pseudo = choose(args.strategy, args.budget, probs, mc_probs, feats, labelled, args.seed,
                                          args.tau_p, args.kappa_p)
     shown = mc_probs.mean(0) if passes else probs
+    in_shards = [str(images[i]) for i in picked if "#" in str(images[i]) and not images[i].is_file()]
+    if in_shards:   # scores of shards: the queued crops become files a person's labelling tool opens
+        files = extract(in_shards, args.out.with_name(args.out.stem + ".crops"))
+        images = [files.get(str(p), p) for p in images]
+        print(f"{len(files)} queued crops extracted from their shards into {args.out.stem}.crops/")
     queue = LabelQueue(args.model, args.strategy, labels,
                        [queue_item(images[i], shown[i], labels, u) for i, u in zip(picked, uncertainty)])
     if args.format == "label-studio":

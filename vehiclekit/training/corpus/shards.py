@@ -204,6 +204,27 @@ def folder_samples(folder: str | os.PathLike, slot: int = 0, slots: int = 1) -> 
                 i += 1
 
 
+def extract(names: Iterable[str], folder: Path) -> dict[str, Path]:
+    """Write the samples named ``SHARD#KEY`` (:attr:`Sample.name`) into ``folder`` as
+    ``SHARDSTEM-KEY.jpg`` files (what a person's labelling tool opens); returns name -> file. Reads
+    only the shards that hold them."""
+    wanted: dict[str, set[str]] = {}
+    for name in names:
+        shard, _, key = name.rpartition("#")
+        wanted.setdefault(shard, set()).add(key)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for shard, keys in wanted.items():
+        for sample in _tar_samples([shard]):
+            if sample.key in keys:
+                files[sample.name] = folder / f"{Path(shard).stem}-{sample.key}.jpg"
+                files[sample.name].write_bytes(sample.jpg)
+    missing = sorted(set(names) - set(files))
+    if missing:
+        raise DatasetNotFoundError(f"{len(missing)} scored crops are no longer in their shards (first: {missing[0]})")
+    return files
+
+
 def write_manifest(out: Path, manifest: dict) -> Path:
     path = Path(out) / MANIFEST
     tmp = path.with_suffix(".json.partial")
