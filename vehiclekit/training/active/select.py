@@ -32,6 +32,7 @@ from vehiclekit.sdk.image import IMAGE_SUFFIXES, load_image
 from vehiclekit.training.active import label_studio
 from vehiclekit.training.active.strategies import (
     UNCERTAINTY_STRATEGIES,
+    dropout_masks,
     kcenter_greedy,
     random_ranking,
     rank,
@@ -42,7 +43,6 @@ from vehiclekit.training.core.checkpoint import load_checkpoint
 from vehiclekit.training.corpus.shards import extract, is_shard_spec
 from vehiclekit.training.corpus.stream import unpack
 from vehiclekit.training.corpus.score import load_scores
-from vehiclekit.training.corpus.score_model import dropout_masks
 from vehiclekit.training.ssl.data import folder_images
 from vehiclekit.training.core.transforms import eval_transform
 from vehiclekit.training.ups.selection import select_pseudo_labels

@@ -19,6 +19,8 @@ indices (ties broken by pool order, so a ranking is reproducible).
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 UNCERTAINTY_STRATEGIES = ("entropy", "margin", "least-confidence", "bald")
@@ -106,3 +108,12 @@ def kcenter_greedy(embeddings: np.ndarray, budget: int, labeled: np.ndarray | No
         picks.append(i)
         nearest = np.minimum(nearest, dist_to(i))
     return np.asarray(picks, dtype=np.int64)
+
+
+def dropout_masks(key: str, passes: int, dim: int, p: float, seed: int = 0) -> np.ndarray:
+    """``[passes, dim]`` inverted-dropout masks (0 or ``1 / (1 - p)``) of the image ``key`` for the
+    MC-dropout passes of ``bald`` and ``ups``: its own RNG, seeded by ``seed`` and a hash of the key, so
+    the same in-process (``select``) and on any worker of ``train-vehicle score``, in any batch."""
+    digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+    uniform = np.random.default_rng([seed, digest]).random((passes, dim), dtype=np.float32)
+    return (uniform >= p).astype(np.float32) / np.float32(1.0 - p)

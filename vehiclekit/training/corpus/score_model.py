@@ -13,7 +13,6 @@ Decoding and pre-processing are the SDK's (:func:`~vehiclekit.sdk.image.load_ima
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from vehiclekit.models.metadata import CLASSIFIER_OUTPUT, ClassifierMetadata
 from vehiclekit.models.preprocess import classifier_input
 from vehiclekit.sdk.image import load_image
 from vehiclekit.sdk.session import create_session, zoo_file
+from vehiclekit.training.active.strategies import dropout_masks
 
 #: Output columns (one row per image; ``error`` is null for a scored image, the reason otherwise).
 SCHEMA = pa.schema([("key", pa.string()), ("probs", pa.list_(pa.float32())), ("features", pa.list_(pa.float32())),
@@ -92,14 +92,6 @@ def split_head(path: Path) -> Head:
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = np.exp(logits - logits.max(-1, keepdims=True))
     return (z / z.sum(-1, keepdims=True)).astype(np.float32)
-
-
-def dropout_masks(key: str, passes: int, dim: int, p: float, seed: int = 0) -> np.ndarray:
-    """``[passes, dim]`` inverted-dropout masks (0 or ``1 / (1 - p)``) of the image ``key``: its own RNG,
-    seeded by ``seed`` and a hash of the key, so the same on any worker and in any batch."""
-    digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
-    uniform = np.random.default_rng([seed, digest]).random((passes, dim), dtype=np.float32)
-    return (uniform >= p).astype(np.float32) / np.float32(1.0 - p)
 
 
 def mc_head(features: np.ndarray, keys: list[str], head: Head, passes: int, p: float, seed: int = 0) -> np.ndarray:

@@ -221,7 +221,8 @@ def extract(names: Iterable[str], folder: Path) -> dict[str, Path]:
                 files[sample.name].write_bytes(sample.jpg)
     missing = sorted(set(names) - set(files))
     if missing:
-        raise DatasetNotFoundError(f"{len(missing)} scored crops are no longer in their shards (first: {missing[0]})")
+        raise DatasetNotFoundError(f"{len(missing)} scored crops are no longer in their shards (first: {missing[0]}): "
+                                    "the shards changed since `train-vehicle score`; score them again")
     return files
 
 
