@@ -112,3 +112,24 @@ def store_url(request, tmp_path) -> str:
     from pg_server import create_database
 
     return create_database(request.getfixturevalue("postgres"))
+
+
+@pytest.fixture
+def killed_at_first_checkpoint(monkeypatch):
+    """``run(args)``: ``train-vehicle args``, stopped like a kill right after its first ``last.pt`` write."""
+    from vehiclekit.training.cli import main as train_vehicle
+    from vehiclekit.training.core import trainer
+
+    def run(args: list[str]) -> None:
+        real_save = trainer.save_atomic
+
+        def save_then_die(obj, path):
+            real_save(obj, path)
+            raise KeyboardInterrupt("killed after the first checkpoint")
+
+        monkeypatch.setattr(trainer, "save_atomic", save_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            train_vehicle(args)
+        monkeypatch.undo()
+
+    return run

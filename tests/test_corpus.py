@@ -22,7 +22,7 @@ from vehiclekit.training.corpus.dhash import DuplicateIndex, dhash, hamming
 from vehiclekit.training.corpus.shards import (
     ShardWriter, folder_samples, is_shard_spec, manifest_counts, read_samples, shard_urls, write_manifest,
 )
-from vehiclekit.training.corpus.stream import ShardImages, steps_per_epoch, unpack
+from vehiclekit.training.corpus.stream import ShardImages, shard_loader, steps_per_epoch, unpack
 from vehiclekit.training.corpus.track_crops import BINS_PER_CROP, Candidate, TrackCrops
 from vehiclekit.video.source import VideoSource, VideoSourceError
 
@@ -165,6 +165,28 @@ def test_shard_round_trip_and_specs(tmp_path):
         shard_urls(f"{tmp_path}/s/crops-{{000000..000009}}.tar")
 
 
+def test_shards_stream_from_a_web_server_by_url_pattern(tmp_path):
+    """An object store seen over HTTP (a real server on localhost; WebDataset's gopen reads with curl):
+    the brace pattern of URLs, the manifest beside them, and the training steps it gives."""
+    import functools
+    import http.server
+    import threading
+
+    written = _tiny_shards(tmp_path / "s")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "s"))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        spec = f"http://127.0.0.1:{server.server_port}/crops-{{000000..000006}}.tar"
+        assert [(s.key, s.jpg) for s in read_samples(spec)] == written
+        assert sum(manifest_counts(spec).values()) == 25
+        assert steps_per_epoch(spec, shard_urls(spec), batch=2, world=2, workers=1) == 6
+        assert sorted(s.key for slot in range(2) for s in read_samples(spec, slot, 2, buffer=4)) == [k for k, _ in written]
+    finally:
+        server.shutdown()
+
+
 @pytest.mark.parametrize("slots", [2, 4, 10])      # 10 > 7 shards: every slot reads all, keeps every 10th sample
 def test_slots_read_disjoint_shares_that_cover_the_corpus(tmp_path, slots):
     _tiny_shards(tmp_path / "s")
@@ -196,6 +218,66 @@ def test_steps_per_epoch_and_loader_workers_split_by_rank(tmp_path):
         loader = DataLoader(dataset, batch_size=None, num_workers=2)
         seen.append([int(x) for x, _ in loader])
     assert not set(seen[0]) & set(seen[1]) and sorted(seen[0] + seen[1]) == list(range(8, 33))   # heights 8 + i
+
+
+def test_a_resumed_epoch_yields_the_same_batches_and_augmentations(tmp_path):
+    """Skipping 2 batches of 2 loader workers before decoding gives exactly the full epoch's batches 2..,
+    random augmentation included (each image's draw is seeded by its place in the stream)."""
+    import torch
+    from torchvision.transforms import v2
+
+    _tiny_shards(tmp_path / "s")
+    augment = v2.Compose([v2.ToImage(), v2.RandomResizedCrop(6, antialias=True), v2.ToDtype(torch.float32, scale=True)])
+
+    def batches(skip: int) -> list:
+        return [x for x, _ in shard_loader(str(tmp_path / "s"), augment, 2, epoch=1, seed=5, rank=0, world=1, workers=2,
+                                           buffer=4, max_side=None, steps=6, skip=skip)]
+
+    full, resumed = batches(0), batches(2)
+    assert len(full) == 6 and len(resumed) == 4
+    assert all(torch.equal(a, b) for a, b in zip(full[2:], resumed))
+    assert torch.equal(full[0], batches(0)[0])
+    with pytest.raises(ValueError, match="multiple"):
+        batches(1)
+
+
+def test_pretrain_on_shards_resumes_mid_epoch(session, tmp_path, killed_at_first_checkpoint):
+    """Killed after the first mid-epoch checkpoint (step 2 of 2 workers), `--resume` ends with the
+    same step losses and weights as the run that was never stopped."""
+    import torch
+
+    from vehiclekit.training.core.checkpoint import load_checkpoint
+
+    shards = session[2]
+    args = ["pretrain", "--method", "simsiam", "--shards", str(shards), "--epochs", "1", "--img-size", "32", "--batch-size", "8",
+            "--workers", "2", "--threads", "1", "--eval-every", "0", "--shuffle-buffer", "16", "--checkpoint-every", "1"]
+    assert train_vehicle([*args, "--out", str(tmp_path / "full")]) == 0
+    killed_at_first_checkpoint([*args, "--out", str(tmp_path / "killed")])
+    assert load_checkpoint(tmp_path / "killed" / "last.pt")["progress"]["steps"] == 2   # 1 rounded up to the 2 workers
+    assert train_vehicle(["pretrain", "--resume", "--out", str(tmp_path / "killed")]) == 0
+    full, resumed = (load_checkpoint(tmp_path / run / "last.pt") for run in ("full", "killed"))
+    assert len(full["history"][0]["loss_steps"]) > 2
+    assert resumed["history"][0]["loss_steps"] == full["history"][0]["loss_steps"]
+    for key, value in full["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+
+
+@pytest.mark.slow
+def test_ssl_study_pretrains_on_shards(session, tmp_path):
+    """`study ssl --shards`: the methods pretrain on the harvested crops, then kNN on both test splits."""
+    shards = session[2]
+    results = tmp_path / "ssl_results"
+    assert train_vehicle(["study", "ssl", "--shards", str(shards), "--methods", "simsiam", "--epochs", "1", "--img-size", "32",
+                          "--batch-size", "16", "--eval-every", "0", "--protocols", "knn", "--workers", "0",
+                          "--out", str(tmp_path / "runs"), "--results", str(results)]) == 0
+    report = json.loads(results.with_suffix(".json").read_text())
+    assert report["budget"]["corpus"] == f"shards {shards}"
+    assert f"--shards {shards}" in report["pretrain_commands"]["simsiam"]
+    assert [r["backbone"] for r in report["rows"]] == ["random-init", "simsiam"]
+    assert json.loads((tmp_path / "runs" / "simsiam" / "history.json").read_text())[0]["loss_steps"]
+    for row in report["rows"]:
+        assert 1 / 6 < row["results"]["vehicle-types/knn"]["test_acc"] <= 1    # better than chance over 6 types
+    assert f"shards {shards}" in results.with_suffix(".md").read_text()
 
 
 def test_folder_samples_split_like_shards():

@@ -85,3 +85,14 @@ def test_inits_name_imagenet_and_checkpoints_and_reject_unlabelled_paths():
     for bad in ("b.pt", "=b.pt", "ssl="):
         with pytest.raises(argparse.ArgumentTypeError, match="LABEL=CHECKPOINT"):
             le.parse_init(bad)
+
+
+def test_unlabeled_shards_join_the_pseudo_labelling_runs_only():
+    runs = le.plan(_args("--fractions", "0.1", "--methods", "ups", "pseudo-label", "--unlabeled", "runs/corpus/cam7"))
+    for r in runs:
+        argv = r["argv"]
+        if r["method"] == "supervised":
+            assert "--unlabeled" not in argv
+        else:
+            assert argv[argv.index("--unlabeled") + 1] == "runs/corpus/cam7"
+    assert {r["method"] for r in runs} == {"ups", "pseudo-label", "supervised"}

@@ -12,7 +12,6 @@ from vehiclekit.errors import VehiclekitError
 from vehiclekit.models.factory import Classifier, build_backbone
 from vehiclekit.paths import data_root
 from vehiclekit.training.cli import main as train_vehicle
-from vehiclekit.training.core import trainer
 from vehiclekit.training.core.checkpoint import load_checkpoint
 from vehiclekit.training.core.datasets import load_stanford_cars, load_vehicle_reid, load_vehicle_types
 from vehiclekit.training.ssl.data import PRESETS, folder_images, preset_images
@@ -68,28 +67,36 @@ def test_monitoring_writes_knn_collapse_and_plot(image_folder, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["moco", "byol"])
-def test_resume_equals_uninterrupted_run(method, image_folder, tmp_path, monkeypatch):
+def test_resume_equals_uninterrupted_run(method, image_folder, tmp_path, killed_at_first_checkpoint):
     """Killed right after the first epoch's checkpoint, then --resume: the same losses, weights, EMA
     target and queue as the run that was never interrupted (2 epochs x 2 steps)."""
     extra = ["--queue-size", "32"] if method == "moco" else []
     args = ["pretrain", "--method", method, "--images", str(image_folder), "--epochs", "2", *TINY, *extra]
     assert train_vehicle([*args, "--out", str(tmp_path / "full")]) == 0
-
-    real_save = trainer.save_atomic
-
-    def save_then_die(obj, path):
-        real_save(obj, path)
-        raise KeyboardInterrupt("killed after the first checkpoint")
-
-    monkeypatch.setattr(trainer, "save_atomic", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train_vehicle([*args, "--out", str(tmp_path / "killed")])
-    monkeypatch.undo()
+    killed_at_first_checkpoint([*args, "--out", str(tmp_path / "killed")])
     assert load_checkpoint(tmp_path / "killed" / "last.pt")["epoch"] == 0
     assert train_vehicle(["pretrain", "--resume", "--out", str(tmp_path / "killed")]) == 0
 
     full, resumed = (load_checkpoint(tmp_path / run / "last.pt") for run in ("full", "killed"))
     assert [h["loss_steps"] for h in resumed["history"]] == [h["loss_steps"] for h in full["history"]]
+    for key, value in full["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+
+
+def test_resume_mid_epoch_equals_uninterrupted_run(tmp_path, killed_at_first_checkpoint, image_folder):
+    """--checkpoint-every 1 on a folder: killed after step 1 of epoch 1, resumed: the same step losses
+    and weights as the uninterrupted run (2 epochs x 2 steps, BYOL's EMA target included)."""
+    args = ["pretrain", "--method", "byol", "--images", str(image_folder), "--epochs", "2", "--checkpoint-every", "1", *TINY]
+    assert train_vehicle([*args, "--out", str(tmp_path / "full")]) == 0
+    killed_at_first_checkpoint([*args, "--out", str(tmp_path / "killed")])
+    stopped = load_checkpoint(tmp_path / "killed" / "last.pt")
+    assert stopped["epoch"] == -1 and stopped["progress"]["steps"] == 1 and not stopped["history"]
+    assert train_vehicle(["pretrain", "--resume", "--out", str(tmp_path / "killed")]) == 0
+
+    full, resumed = (load_checkpoint(tmp_path / run / "last.pt") for run in ("full", "killed"))
+    assert "progress" not in full and "progress" not in resumed
+    assert [h["loss_steps"] for h in resumed["history"]] == [h["loss_steps"] for h in full["history"]]
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in full["history"]]
     for key, value in full["model"].items():
         assert torch.equal(value, resumed["model"][key]), key
 

@@ -6,13 +6,14 @@ each written atomically."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from torch import nn
 
 from vehiclekit.training.core.checkpoint import save_atomic, write_json
+from vehiclekit.training.core.loop import EpochProgress
 
 
 @dataclass
@@ -26,6 +27,10 @@ class Trainer:
     ``unit``: the checkpoints' counter key (``epoch``, 0-based). ``best_key``: where ``last.pt`` keeps
     the best score (None: no ``best.pt``). ``writer``: this process writes the run directory (rank 0 of
     a distributed run). ``last_extra()``: more for ``last.pt``, a task's own resume state.
+
+    Mid-epoch: :meth:`save_progress` writes ``last.pt`` inside unit ``i`` (its counter still says
+    ``i - 1``, with the unit's :class:`~.loop.EpochProgress`); a resumed run gets it back from
+    :meth:`progress` for that unit and continues the unit after its ``steps``.
     """
 
     out: Path
@@ -43,7 +48,7 @@ class Trainer:
     last_extra: Callable[[], dict[str, Any]] = dict
 
     def __post_init__(self) -> None:
-        self.start, self.history, self.best = 0, [], -1.0
+        self.start, self.history, self.best, self._progress = 0, [], -1.0, None
         if self.state is None:
             return
         if self.resume_weights:
@@ -51,8 +56,10 @@ class Trainer:
                 obj.load_state_dict(self.state[name])
         self.start, self.history = self.state[self.unit] + 1, self.state["history"]
         self.best = self.state[self.best_key] if self.best_key else self.best
+        self._progress = self.state.get("progress")
         if self.writer:
-            print(f"resumed {self.out} at {self.unit} {self.start}/{self.total}")
+            within = f", step {self._progress['steps']}" if self._progress else ""
+            print(f"resumed {self.out} at {self.unit} {self.start}/{self.total}{within}")
 
     def _weights(self) -> dict[str, Any]:
         return {name: obj for name, obj in (("model", self.model), ("optimizer", self.optimizer),
@@ -80,13 +87,25 @@ class Trainer:
                 after(entry)
         return self.history
 
+    def progress(self, i: int) -> EpochProgress | None:
+        """Where unit ``i`` stopped, when the run resumes inside it (else None: start it afresh)."""
+        return EpochProgress(**self._progress) if self._progress and i == self.start else None
+
+    def save_progress(self, i: int, progress: EpochProgress) -> None:
+        """``last.pt`` inside unit ``i`` after ``progress.steps`` steps (only the writer writes)."""
+        if self.writer:
+            self._write_last(i - 1, progress=asdict(progress))
+
     def save(self, i: int, is_best: bool) -> None:
         """``best.pt`` (if ``is_best``), then ``last.pt`` and ``history.json``."""
         if self.best_key and is_best:
             save_atomic({"model": self.model.state_dict(), "config": self.config, **self.keep, self.unit: i},
                         self.out / "best.pt")
+        self._write_last(i)
+        write_json(self.out / "history.json", self.history)
+
+    def _write_last(self, i: int, **more: Any) -> None:
         weights = {name: obj.state_dict() for name, obj in self._weights().items()} if self.resume_weights else {}
         best = {self.best_key: self.best} if self.best_key else {}
         save_atomic({**weights, "config": self.config, **self.keep, self.unit: i, **best, "history": self.history,
-                     **self.last_extra()}, self.out / "last.pt")
-        write_json(self.out / "history.json", self.history)
+                     **self.last_extra(), **more}, self.out / "last.pt")

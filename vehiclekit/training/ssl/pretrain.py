@@ -38,7 +38,7 @@ from vehiclekit.training.core.loop import EpochStats, train_one_epoch
 from vehiclekit.training.core.schedules import warmup_cosine
 from vehiclekit.training.core.trainer import Trainer
 from vehiclekit.training.corpus.shards import shard_urls
-from vehiclekit.training.corpus.stream import shard_loader
+from vehiclekit.training.corpus.stream import Steps, shard_loader
 from vehiclekit.training.corpus.stream import steps_per_epoch as shard_steps
 from vehiclekit.training.ssl import distributed
 from vehiclekit.training.ssl.byol import BYOL
@@ -71,7 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     source.add_argument("--images", help="any folder tree of images instead of a preset (labels ignored)")
     source.add_argument("--shards", metavar="SPEC",
                         help="WebDataset shards of `train-vehicle harvest` (a directory, crops-{000000..000009}.tar, or URLs), "
-                             "streamed: each process and loader worker reads its own shards; resume at epoch boundaries")
+                             "streamed: each process and loader worker reads its own shards")
     p.add_argument("--shuffle-buffer", type=int, default=1000, help="--shards: samples shuffled together (default: %(default)s)")
     p.add_argument("--arch", choices=sorted(BACKBONES),
                    help=f"backbone (default: {DEFAULT_ARCH}; with --init imagenet: {IMAGENET_ARCH})")
@@ -97,6 +97,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run directory (default: runs/pretrain-METHOD)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with the run's stored settings")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                   help="also write OUT/last.pt every STEPS steps inside an epoch, so that --resume continues mid-epoch "
+                        "with the same batches and augmentations (for epochs of hours on a large corpus; rounded up "
+                        "to a multiple of --workers; default 0: after each epoch only)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,13 +156,17 @@ def pretrain(args: argparse.Namespace, device: torch.device) -> int:
         print(f"initialisation: kNN acc {trainer.history[0]['knn_acc']:.4f}, collapse z {trainer.history[0]['collapse_z']:.3f}")
 
     def train(epoch: int) -> dict:
-        loader = (epoch_loader(dataset, args, epoch, rank, world) if dataset is not None else
+        progress = trainer.progress(epoch)          # a run resumed mid-epoch: skip the steps it made
+        skip = progress.steps if progress else 0
+        loader = (Steps(epoch_loader(dataset, args, epoch, rank, world), steps_per_epoch, skip) if dataset is not None else
                   shard_loader(args.shards, views, args.batch_size // world, epoch=epoch, seed=args.seed, rank=rank, world=world,
                                workers=args.workers, buffer=args.shuffle_buffer, max_side=2 * args.img_size,
-                               steps=steps_per_epoch, generator=_epoch_generator(args, epoch, rank)))
+                               steps=steps_per_epoch, skip=skip, generator=_epoch_generator(args, epoch, rank)))
         stats = train_one_epoch(trained, loader, partial(ssl_step, device), optimizer, scheduler,
                                 f"{args.method} epoch {epoch + 1}/{args.epochs}", first_step=epoch * steps_per_epoch,
-                                after_step=update_target and (lambda step: update_target(step, total_steps)), show=rank == 0)
+                                after_step=update_target and (lambda step: update_target(step, total_steps)), show=rank == 0,
+                                progress=progress, checkpoint_every=config.get("checkpoint_every", 0),
+                                checkpoint=partial(trainer.save_progress, epoch))
         return {"epoch": epoch + 1, **epoch_summary(stats, loader.batch_size), "lr": scheduler.get_last_lr()[0]}
 
     def monitored(epoch: int) -> dict:
@@ -193,6 +201,7 @@ def resolve_config(args: argparse.Namespace, out: Path, world: int) -> dict:
         lr=RECIPES[args.method]["lr"] if args.lr is None else args.lr,
         weight_decay=RECIPES[args.method]["weight_decay"] if args.weight_decay is None else args.weight_decay,
         fix_pred_lr=args.method == "simsiam" if args.fix_pred_lr is None else args.fix_pred_lr,
+        checkpoint_every=-(-args.checkpoint_every // max(args.workers, 1)) * max(args.workers, 1),
         threads=args.threads or max(1, (os.cpu_count() or 1) // world),
     )
     return config

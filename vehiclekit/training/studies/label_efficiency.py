@@ -54,6 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="see `train-vehicle finetune --help`; 6144 x 8 epochs = 768 SGD steps for every model of the grid")
     p.add_argument("--class-balance-iterations", type=int, default=2,
                    help="PL and UPS balance their pseudo-labels per class in the first N selections (UPS's early-iteration balancing)")
+    p.add_argument("--unlabeled", metavar="DIR|SHARDS",
+                   help="more unlabelled images for the pseudo-labelling runs' pool (a folder or shards of "
+                        "`train-vehicle harvest`; see `finetune --unlabeled`)")
     p.add_argument("--threads", type=int, default=1, help="per process")
     p.add_argument("--part", default="1/1", help="K/N: run every N-th run starting at the K-th (parallel processes)")
     p.add_argument("--out", default="runs/label-efficiency", help="run directories (one folder per dataset)")
@@ -92,6 +95,7 @@ def plan(args: argparse.Namespace) -> list[dict]:
                     "--class-balance-iterations", str(args.class_balance_iterations),
                     "--threads", str(args.threads), "--workers", "0", "--out", str(Path(args.out) / args.dataset / name)]
             argv += ["--init", init] if init else []
+            argv += ["--unlabeled", args.unlabeled] if args.unlabeled and method != "supervised" else []
             runs.append({"name": name, "init": init_name, "method": method, "fraction": fraction, "argv": argv})
     return runs
 
