@@ -90,6 +90,44 @@ def test_dedup_removes_a_recording_given_twice(session, tmp_path):
     assert twice["dedup"]["rate"] == pytest.approx(0.5 + manifest["dedup"]["rate"] / 2, abs=1e-3)
 
 
+def test_dedup_against_an_earlier_corpus_writes_only_what_it_lacks(session, tmp_path):
+    """The same recording harvested again (another session name) against the first harvest's shards:
+    every crop is already in the corpus, so nothing is written, and the manifest says why."""
+    frames, manifest, shards = session
+    again = _frames(tmp_path / "again", 40, as_session="again_mp4")
+    second = _harvest(tmp_path / "second", again, extra=["--dedup-against", str(shards)])
+    d = second["dedup"]
+    assert second["samples"] == 0 and d["against_crops"] == manifest["samples"] > 0
+    assert d["candidates"] == manifest["dedup"]["candidates"] and d["duplicates"] == d["candidates"]
+    assert d["corpus_duplicates"] >= manifest["samples"] and d["against"] == [str(shards)]
+
+
+@pytest.mark.parametrize("max_distance", [0, 3, 6, 11])
+def test_multi_index_hashing_finds_what_a_full_scan_finds(max_distance, monkeypatch):
+    """Against a brute-force scan over every stored hash, with merges of the unsorted tier on the way:
+    the same duplicate decisions, each at the smallest distance."""
+    monkeypatch.setattr(DuplicateIndex, "MERGE_AT", 64)
+    rng = np.random.default_rng(max_distance)
+    known = rng.integers(0, 2**63, 300, dtype=np.uint64) << np.uint64(1)
+    index, stored = DuplicateIndex(max_distance, known), [int(h) for h in known]
+    for j in range(1200):
+        h = int(rng.integers(0, 2**63)) << 1
+        if j % 2:      # a variant of a stored hash, up to 2 bits past the threshold
+            h = stored[rng.integers(len(stored))]
+            for bit in rng.choice(64, int(rng.integers(0, max_distance + 3)), replace=False):
+                h ^= 1 << int(bit)
+        distances = [hamming(h, s) for s in stored]
+        found = index.add(h)
+        if min(distances) <= max_distance:
+            assert found is not None and distances[found] == min(distances)
+        else:
+            assert found is None
+            stored.append(h)
+    assert len(index) == len(stored) > 300 + 64      # some merged into the sorted tier
+    with pytest.raises(ValueError, match="0..63"):
+        DuplicateIndex(64)
+
+
 def test_harvest_a_few_seconds_of_video(tmp_path):
     manifest = _harvest(tmp_path / "v", VIDEO, extra=["--max-frames", "150", "--detector", "auto"])
     samples = list(read_samples(tmp_path / "v"))
@@ -123,8 +161,8 @@ def test_dhash_near_duplicates_and_distinct_vehicles():
     assert hamming(dhash(crop), dhash(cv2.resize(crop, (77, 91)))) <= 6
     assert hamming(dhash(crop), dhash(image[0:200, 0:200])) > 6
     index = DuplicateIndex(6)
-    assert not index.add(dhash(crop)) and index.add(dhash(crop)) and not index.add(dhash(image[0:200, 0:200]))
-    assert index.size == 2
+    assert index.add(dhash(crop)) is None and index.add(dhash(crop)) == 0 and index.add(dhash(image[0:200, 0:200])) is None
+    assert len(index) == 2
 
 
 def test_track_crops_spread_over_a_long_track_in_bounded_memory():
@@ -294,13 +332,13 @@ def test_pretrain_on_shards_under_torchrun_and_finetune_unlabeled(session, tmp_p
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "vehiclekit.training.cli", "pretrain", "--method", "simsiam", "--shards", str(shards), "--epochs", "2",
            "--img-size", "32", "--batch-size", "16", "--workers", "1", "--threads", "1", "--eval-every", "0",
-           "--shuffle-buffer", "16", "--out", str(out)]
+           "--shuffle-buffer", "16", "--checkpoint-every", "2", "--out", str(out)]   # mid-epoch saves: all ranks meet
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     history = json.loads((out / "history.json").read_text())
     counts = [s["samples"] for s in manifest["shards"]]
     per_rank = [sum(counts[r::2]) for r in range(2)]
-    assert len(history) == 2 and len(history[0]["loss_steps"]) == min(per_rank) // 8 > 0
+    assert len(history) == 2 and len(history[0]["loss_steps"]) == min(per_rank) // 8 > 2   # > 2: a mid-epoch save
     assert (out / "backbone.pt").is_file()
     ft = tmp_path / "ft"
     assert train_vehicle(["finetune", "--method", "ups", "--unlabeled", str(shards), "--labels-fraction", "0.05",

@@ -75,7 +75,7 @@ def video_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", choices=("auto", "motion", "yolox"), default="auto",
                    help="how vehicles are found in each frame (default: auto)")
     p.add_argument("--score", type=float, default=0.1, help="yolox: lowest detection score (default: %(default)s)")
-    p.add_argument("--detector-model", default=zoo.DEFAULT_DETECTOR, choices=[m.name for m in zoo.latest().values() if m.task == "detection"],
+    p.add_argument("--detector-model", default=zoo.DEFAULT_DETECTOR, choices=zoo.names("detection"),
                    help="yolox and auto: the zoo detector; yolox-nano-traffic for fixed traffic cameras seen from above "
                    "(fine-tuned on a toll-road CCTV camera, 640 px, half the frame rate) (default: %(default)s)")
     p.add_argument("--zone", nargs="+", metavar="X,Y", help="only count vehicles whose box centre is inside this polygon")

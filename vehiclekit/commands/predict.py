@@ -155,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model-path", metavar="ONNX", help="classifier ONNX exported by `train-vehicle export` (overrides --model)"
     )
     parser.add_argument(
-        "--detector", default=zoo.DEFAULT_DETECTOR, choices=[m.name for m in zoo.latest().values() if m.task == "detection"],
+        "--detector", default=zoo.DEFAULT_DETECTOR, choices=zoo.names("detection"),
         help="zoo detector: yolox-nano-traffic (fine-tuned for traffic cameras, 640 px) or yolox-nano (COCO, 416 px; "
         "$VEHICLEKIT_DETECTOR, else yolox_nano.onnx in $VEHICLEKIT_MODELS or ../shared/models) (default: %(default)s)",
     )

@@ -9,10 +9,15 @@ far more bits than one vehicle in two consecutive frames, so a small threshold (
 what the tracker did not join (a track broken in two, a parked car over hours, the same file twice)
 and keeps distinct vehicles.
 
-:class:`DuplicateIndex` compares each new hash with every hash kept so far (XOR, then a byte-wise
-popcount table): 8 bytes and one vectorised pass per crop, ~1 ms at 10^5 crops. Beyond a few
-million crops per index, shard the index by camera or use multi-index hashing (Norouzi, Punjani,
-Fleet, "Fast Search in Hamming Space with Multi-Index Hashing", CVPR 2012).
+Search (:class:`DuplicateIndex`): multi-index hashing (Norouzi, Punjani, Fleet, "Fast Search in
+Hamming Space with Multi-Index Hashing", CVPR 2012). Cut the 64 bits into ``max_distance + 1``
+blocks. Two hashes within ``max_distance`` bits then agree exactly on at least one block
+(pigeonhole). Each block keeps its values sorted, so the only hashes compared in full are those
+that share a block value with the new one. New hashes first go to a small unsorted tier that is
+scanned linearly; when it reaches a sixteenth of the sorted part (at least ``MERGE_AT``), it is
+merged in and the blocks are sorted again. Memory is 8 bytes per hash plus 6 per block (16-bit block
+values from ``max_distance`` 3 on). A harvest can start from the hashes of an existing corpus
+(``--dedup-against``), so crops already in it are not written again.
 """
 
 from __future__ import annotations
@@ -35,28 +40,70 @@ def hamming(a: int, b: int) -> int:
     return bin(a ^ b).count("1")
 
 
+def popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each ``uint64`` in ``x``."""
+    return _POPCOUNT[x.view(np.uint8)].reshape(-1, 8).sum(1, dtype=np.int32)
+
+
 class DuplicateIndex:
-    """Hashes seen so far; :meth:`add` says whether a hash is within ``max_distance`` bits of one of
-    them (a duplicate, not stored) or new (stored)."""
+    """Hashes seen so far, searched by multi-index hashing. :meth:`add` returns the position of a
+    stored hash within ``max_distance`` bits (a duplicate: the new hash is not stored), or None (new:
+    stored). Positions count insertions from 0, with the ``known`` hashes first."""
 
-    def __init__(self, max_distance: int = 6):
+    #: The unsorted tier is merged into the sorted one when it holds this many hashes, or a sixteenth of
+    #: the sorted tier when that is more.
+    MERGE_AT = 4096
+
+    def __init__(self, max_distance: int = 6, known: np.ndarray | list[int] = ()):
+        if not 0 <= max_distance < 64:
+            raise ValueError(f"max_distance must be 0..63 bits, got {max_distance}")
         self.max_distance = max_distance
-        self.hashes = np.zeros(1024, np.uint64)
-        self.size = 0
+        bounds = np.linspace(0, 64, max_distance + 2).round().astype(int)
+        self.blocks = [(int(lo), (1 << int(hi - lo)) - 1) for lo, hi in zip(bounds[:-1], bounds[1:])]   # (shift, mask)
+        widest = int(np.diff(bounds).max())
+        self.key_type = np.uint16 if widest <= 16 else np.uint32 if widest <= 32 else np.uint64
+        self.hashes = np.asarray(known, dtype=np.uint64).copy()
+        self.fresh, self.fresh_size = np.zeros(self.MERGE_AT, np.uint64), 0
+        self._sort()
 
-    def nearest(self, h: int) -> int:
-        """Hamming distance to the closest stored hash (65 when none is stored)."""
-        if not self.size:
-            return 65
-        xor = self.hashes[:self.size] ^ np.uint64(h)
-        return int(_POPCOUNT[xor.view(np.uint8)].reshape(-1, 8).sum(1, dtype=np.int32).min())
+    def __len__(self) -> int:
+        return len(self.hashes) + self.fresh_size
 
-    def add(self, h: int) -> bool:
-        """True if ``h`` duplicates a stored hash; otherwise stores it and returns False."""
-        if self.nearest(h) <= self.max_distance:
-            return True
-        if self.size == len(self.hashes):
-            self.hashes = np.concatenate([self.hashes, np.zeros_like(self.hashes)])
-        self.hashes[self.size] = np.uint64(h)
-        self.size += 1
-        return False
+    def _sort(self) -> None:
+        """Per block: the sorted tier's block values in sorted order, and their positions."""
+        self.sorted = []
+        for shift, mask in self.blocks:
+            keys = ((self.hashes >> np.uint64(shift)) & np.uint64(mask)).astype(self.key_type)
+            order = np.argsort(keys, kind="stable").astype(np.uint32)
+            self.sorted.append((keys[order], order))
+
+    def find(self, h: int) -> int | None:
+        """Position of the closest stored hash within ``max_distance`` bits of ``h``, or None."""
+        u = np.uint64(h)
+        best, where = self.max_distance + 1, None
+        candidates = np.concatenate([np.empty(0, np.uint32)] + [
+            order[np.searchsorted(keys, k, "left"):np.searchsorted(keys, k, "right")]
+            for (shift, mask), (keys, order) in zip(self.blocks, self.sorted) for k in [self.key_type((h >> shift) & mask)]])
+        fresh = np.arange(len(self.hashes), len(self), dtype=np.int64)
+        for positions, stored in ((candidates, self.hashes[candidates]), (fresh, self.fresh[:self.fresh_size])):
+            if len(stored):
+                dist = popcount(stored ^ u)
+                i = int(dist.argmin())
+                if dist[i] < best:
+                    best, where = int(dist[i]), int(positions[i])
+        return where
+
+    def add(self, h: int) -> int | None:
+        """The position of the stored duplicate of ``h``; or None after storing ``h``."""
+        where = self.find(h)
+        if where is not None:
+            return where
+        if self.fresh_size == len(self.fresh):
+            self.fresh = np.concatenate([self.fresh, np.zeros_like(self.fresh)])
+        self.fresh[self.fresh_size] = np.uint64(h)
+        self.fresh_size += 1
+        if self.fresh_size >= max(self.MERGE_AT, len(self.hashes) // 16):
+            self.hashes = np.concatenate([self.hashes, self.fresh[:self.fresh_size]])
+            self.fresh, self.fresh_size = np.zeros(self.MERGE_AT, np.uint64), 0
+            self._sort()
+        return None

@@ -6,9 +6,10 @@ over its life, the largest and sharpest of each stretch (:mod:`.track_crops`), n
 tracks seen in fewer than ``--min-track-frames`` frames (mostly false detections) give none. Every
 crop is then checked against all crops kept so far by 64-bit dHash (:mod:`.dhash`), which removes
 the near-duplicates the tracker could not join: one vehicle split into two tracks, a parked car, a
-recording given twice. The rest is written to ``--out`` as shards with a manifest (:mod:`.shards`),
-each crop with its metadata: camera (the source as given), session, frame index and seconds from the
-start, track id, box (xyxy pixels of the frame), detector score and class, quality and sharpness.
+recording given twice; with ``--dedup-against``, also crops an existing corpus holds. The rest is
+written to ``--out`` as shards with a manifest (:mod:`.shards`), each crop with its metadata: camera
+(the source as given), session, frame index and seconds from the start, track id, box (xyxy pixels
+of the frame), detector score and class, quality and sharpness.
 
 A folder of frames named ``SESSION-NUMBER.jpg`` is one recording per session, the NUMBER its frame
 index (:meth:`~vehiclekit.video.source.VideoSource.sessions`). A sparsely sampled folder (traffic-cctv
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from array import array
 import shlex
 import sys
 import time
@@ -37,7 +39,7 @@ from tqdm import tqdm
 from vehiclekit.errors import VehiclekitError
 from vehiclekit.models import zoo
 from vehiclekit.training.corpus.dhash import DuplicateIndex, dhash
-from vehiclekit.training.corpus.shards import PATTERN, ShardWriter, write_manifest
+from vehiclekit.training.corpus.shards import PATTERN, ShardWriter, read_samples, write_manifest
 from vehiclekit.training.corpus.track_crops import TrackCrops, candidate
 from vehiclekit.video.proposals import AutoProposals, DetectorProposals, MotionProposals
 from vehiclekit.video.source import VideoSource
@@ -68,12 +70,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-side", type=int, default=24, help="smallest crop side in pixels (default: %(default)s)")
     p.add_argument("--max-distance", type=int, default=6,
                    help="dHash bits (of 64) within which two crops are duplicates; -1 keeps all (default: %(default)s)")
+    p.add_argument("--dedup-against", nargs="+", default=[], metavar="SHARDS",
+                   help="shards harvested before (a directory, pattern or URLs): crops within --max-distance of one of "
+                        "theirs are dropped too, so a later day or another camera adds only what the corpus lacks")
     p.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default: %(default)s)")
     p.add_argument("--detector", choices=("auto", "yolox", "motion"), default="auto",
                    help="as `vehiclekit count`: auto (default: the detector, or motion where the detector misses the movers, "
                         "e.g. cars from straight above), yolox, motion; motion boxes have class 'moving'")
     p.add_argument("--detector-model", default=zoo.DEFAULT_DETECTOR,
-                   choices=[m.name for m in zoo.latest().values() if m.task == "detection"],
+                   choices=zoo.names("detection"),
                    help="zoo detector; yolox-nano-traffic for fixed traffic cameras seen from above (default: %(default)s)")
     p.add_argument("--score", type=float, default=0.3, help="lowest detection score (default: %(default)s)")
     p.add_argument("--iou", type=float, default=0.2, help="tracker: overlap with a track's predicted box to continue it")
@@ -89,9 +94,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if next(args.out.glob("crops-*.tar"), None) is not None:
         raise VehiclekitError(f"--out {args.out} already holds shards: give a new directory")
+    if not -1 <= args.max_distance < 64:
+        raise VehiclekitError(f"--max-distance must be -1 (keep all) to 63 bits, got {args.max_distance}")
+    if args.dedup_against and args.max_distance < 0:
+        raise VehiclekitError("--dedup-against needs dedup: give --max-distance 0..63, not -1")
     sources = [(s, VideoSource.sessions(s, args.timeout, args.fps)) for s in args.sources]   # every source checked first
     detector = DetectorProposals(args.score, args.url, args.threads, args.detector_model) if args.detector != "motion" else None
-    harvest = Harvest(args, ShardWriter(args.out, args.shard_size), DuplicateIndex(args.max_distance))
+    known = corpus_hashes(args.dedup_against)
+    index = DuplicateIndex(args.max_distance, known) if args.max_distance >= 0 else None
+    harvest = Harvest(args, ShardWriter(args.out, args.shard_size), index)
     started = time.perf_counter()
     total = sum(r.frame_count or 0 for _, recordings in sources for r in recordings) or None
     with tqdm(total=total, desc="harvest", unit="frame", mininterval=1) as bar:
@@ -104,6 +115,18 @@ def run(args: argparse.Namespace) -> int:
     manifest = harvest.finish(time.perf_counter() - started)
     print(summary_line(manifest))
     return 0
+
+
+def corpus_hashes(specs: list[str]) -> np.ndarray:
+    """The dHashes of every crop in the shards ``specs`` (from their metadata; computed from the image
+    for a crop without one), streamed."""
+    hashes = array("Q")                    # 8 bytes a crop
+    for spec in specs:
+        for sample in tqdm(read_samples(spec), desc=f"index {spec}", unit="crop", mininterval=1, leave=False):
+            h = sample.meta.get("dhash")
+            hashes.append(int(h, 16) if h else dhash(cv2.imdecode(np.frombuffer(sample.jpg, np.uint8), cv2.IMREAD_COLOR)))
+        print(f"--dedup-against {spec}: {len(hashes)} crops indexed so far", file=sys.stderr)
+    return np.frombuffer(hashes, np.uint64)
 
 
 def proposals_for(args, detector, recording: VideoSource):
@@ -129,17 +152,18 @@ def _slug(text: str) -> str:
 
 
 class Harvest:
-    """Crops from recordings into ``writer``, deduplicated by ``index``; counts everything for the manifest."""
+    """Crops from recordings into ``writer``, deduplicated by ``index`` (None: keep all; its first
+    hashes may be an earlier corpus's); counts everything for the manifest."""
 
-    def __init__(self, args, writer: ShardWriter, index: DuplicateIndex):
+    def __init__(self, args, writer: ShardWriter, index: DuplicateIndex | None):
         self.args, self.writer, self.index = args, writer, index
+        self.known = len(index) if index is not None else 0     # hashes of --dedup-against
         self.sources: list[dict] = []
         self.per_track: Counter = Counter()        # crops written per track -> number of tracks
-        self.candidates = self.duplicates = 0
 
     def recording(self, camera: str, recording: VideoSource, proposals, bar) -> None:
         stats = {"camera": camera, "recording": recording.name, "frames": 0, "tracks": 0, "tracks_kept": 0,
-                 "candidates": 0, "duplicates": 0, "crops": 0}
+                 "candidates": 0, "duplicates": 0, "corpus_duplicates": 0, "crops": 0}
         prefix = f"s{len(self.sources):03d}_{_slug(Path(recording.name).name)}"
         tracker = IouTracker(self.args.iou, self.args.max_misses, self.args.min_track_frames)
         logs: dict[int, TrackCrops] = {}
@@ -170,8 +194,10 @@ class Harvest:
             for c in log.choose(track.last_frame):
                 stats["candidates"] += 1
                 h = dhash(c.crop)
-                if self.args.max_distance >= 0 and self.index.add(h):
+                original = self.index.add(h) if self.index is not None else None
+                if original is not None:
                     stats["duplicates"] += 1
+                    stats["corpus_duplicates"] += original < self.known
                     continue
                 ok, jpg = cv2.imencode(".jpg", c.crop, [cv2.IMWRITE_JPEG_QUALITY, self.args.quality])
                 meta = {"camera": camera, "session": Path(session).name, "frame": c.frame, "seconds": round(c.seconds, 3),
@@ -195,7 +221,9 @@ class Harvest:
                 "max": self.args.crops_per_track, "mean": round(sum(k * n for k, n in self.per_track.items()) / max(tracks, 1), 3),
                 "histogram": {str(k): n for k, n in sorted(self.per_track.items())}},
             "dedup": {"method": "dhash-64", "max_distance": self.args.max_distance, "candidates": candidates,
-                      "duplicates": duplicates, "rate": round(duplicates / max(candidates, 1), 4)},
+                      "duplicates": duplicates, "rate": round(duplicates / max(candidates, 1), 4),
+                      "against": list(self.args.dedup_against), "against_crops": self.known,
+                      "corpus_duplicates": sum(s["corpus_duplicates"] for s in self.sources)},
             "frames": sum(s["frames"] for s in self.sources), "seconds": round(seconds, 1),
             "command": command_line(self.args),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -214,6 +242,7 @@ def command_line(args) -> str:
 
 def summary_line(m: dict) -> str:
     d = m["dedup"]
+    against = f", {d['corpus_duplicates']} of them already in --dedup-against" if d["against"] else ""
     return (f"{m['samples']} crops in {len(m['shards'])} shards from {m['frames']} frames of {len(m['sources'])} recordings "
             f"in {m['seconds']} s; {m['tracks_kept']} tracks, {m['crops_per_track']['mean']} crops per track; "
-            f"duplicates {d['duplicates']} of {d['candidates']} ({d['rate']:.1%}, dHash <= {d['max_distance']} bits)")
+            f"duplicates {d['duplicates']} of {d['candidates']} ({d['rate']:.1%}, dHash <= {d['max_distance']} bits{against})")

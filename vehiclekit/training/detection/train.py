@@ -12,9 +12,9 @@ AP50 through the SDK's own post-processing)
 on the camera's held-out ``val`` session and on the other 20 % of the photos; the epoch with the best
 mean of the two is exported to ``OUT/detector.onnx`` at ``--size``.
 
-Example (the zoo's ``yolox-nano-traffic``; docs/detector_traffic.md)::
+Example (the zoo's ``yolox-nano-traffic`` v2; its card, ``vehiclekit/models/zoo/yolox_nano_traffic_v2.md``)::
 
-    train-vehicle detector --epochs 20 --out runs/detector/traffic
+    train-vehicle detector --freeze backbone --crop 640 --epochs 20 --out runs/detector/traffic-crop640
 """
 
 from __future__ import annotations

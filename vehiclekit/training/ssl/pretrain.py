@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from vehiclekit.models.factory import BACKBONES, DEFAULT_ARCH, IMAGENET_ARCH, ba
 from vehiclekit.paths import data_root
 from vehiclekit.training.core.checkpoint import open_run, save_atomic, seed_everything
 from vehiclekit.training.core.datasets import ImageDataset, LabeledImages
-from vehiclekit.training.core.loop import EpochStats, train_one_epoch
+from vehiclekit.training.core.loop import EpochProgress, EpochStats, train_one_epoch
 from vehiclekit.training.core.schedules import warmup_cosine
 from vehiclekit.training.core.trainer import Trainer
 from vehiclekit.training.corpus.shards import shard_urls
@@ -166,7 +167,7 @@ def pretrain(args: argparse.Namespace, device: torch.device) -> int:
                                 f"{args.method} epoch {epoch + 1}/{args.epochs}", first_step=epoch * steps_per_epoch,
                                 after_step=update_target and (lambda step: update_target(step, total_steps)), show=rank == 0,
                                 progress=progress, checkpoint_every=config.get("checkpoint_every", 0),
-                                checkpoint=partial(trainer.save_progress, epoch))
+                                checkpoint=lambda p: trainer.save_progress(epoch, rank_mean(p)))
         return {"epoch": epoch + 1, **epoch_summary(stats, loader.batch_size), "lr": scheduler.get_last_lr()[0]}
 
     def monitored(epoch: int) -> dict:
@@ -266,6 +267,16 @@ def ssl_step(device: torch.device, trained: nn.Module, batch) -> tuple[torch.Ten
     ``trained`` is the method or its DDP wrapper."""
     (view1, view2), _ = batch
     return trained(view1.to(device, non_blocking=True), view2.to(device, non_blocking=True)), {}, len(view1)
+
+
+def rank_mean(progress: EpochProgress) -> EpochProgress:
+    """What a mid-epoch checkpoint stores: the step losses so far averaged over the processes, as
+    :func:`epoch_summary` reports them (every rank calls this at the same step)."""
+    if distributed.world_size() == 1:
+        return progress
+    losses = torch.tensor(progress.losses, dtype=torch.float64)
+    dist.all_reduce(losses)
+    return replace(progress, losses=(losses / distributed.world_size()).tolist())
 
 
 def epoch_summary(stats: EpochStats, batch_size: int) -> dict:
