@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from vehiclekit.paths import REPO_ROOT
+from vehiclekit.paths import REPO_ROOT, data_root
 from vehiclekit.training.cli import COMMANDS
 from vehiclekit.training.cli import main as train_vehicle
 
@@ -24,6 +24,7 @@ from vehiclekit.training.cli import main as train_vehicle
 def _cases(tmp: Path) -> dict[str, list[tuple[list[str], str]]]:
     """command -> [(argv after the command, text the message must contain)]."""
     missing, junk, images, out = tmp / "missing", tmp / "junk.pt", tmp / "images", tmp / "out"
+    video = data_root() / "videos" / "parking-lot-top-down.mp4"       # a real source, to reach the later checks
     return {
         "supervised": [(["--images", str(missing), "--out", str(out)], str(missing)),
                        (["--init", "imagenet", "--arch", "resnet18-half", "--out", str(out)], "no ImageNet weights")],
@@ -37,7 +38,8 @@ def _cases(tmp: Path) -> dict[str, list[tuple[list[str], str]]]:
         "make-splits": [(["--data", str(missing)], str(missing))],
         "pretrain": [(["--method", "simsiam", "--images", str(missing), "--out", str(out)], str(missing)),
                      (["--method", "simsiam", "--init", "imagenet", "--arch", "resnet18-half", "--images", str(images),
-                       "--out", str(out)], "--arch resnet18-half has no ImageNet weights; use one of efficientnet-lite0")],
+                       "--out", str(out)], "--arch resnet18-half has no ImageNet weights; use one of efficientnet-lite0"),
+                     (["--method", "simsiam", "--checkpoint-every", "-2", "--out", str(out)], "--checkpoint-every wants a number of steps")],
         "evaluate": [(["--protocol", "knn", "--init", str(missing) + ".pt", "--out", str(tmp / "e.json")],
                       f"{missing}.pt does not exist"),
                      (["--protocol", "knn", "--init", str(junk), "--out", str(tmp / "e.json")],
@@ -47,7 +49,9 @@ def _cases(tmp: Path) -> dict[str, list[tuple[list[str], str]]]:
         "select": [(["--model", "vehicle-type", "--pool", str(missing), "--budget", "5", "-o", str(tmp / "queue.json")],
                     str(missing))],
         "score": [([str(missing), "--out", str(out)], f"{missing} does not exist")],
-        "harvest": [([str(missing), "--out", str(out)], f"{missing} is neither a video file, a folder of frames nor a stream URL")],
+        "harvest": [([str(missing), "--out", str(out)], f"{missing} is neither a video file, a folder of frames nor a stream URL"),
+                    ([str(video), "--max-distance", "64", "--out", str(out)], "--max-distance must be -1 (keep all) to 63 bits"),
+                    ([str(video), "--dedup-against", str(missing), "--out", str(out)], f"shards {missing}: 1 missing")],
         "import-labels": [([str(missing) + ".csv", "--by", "tester", "--store", str(tmp / "labels.db")], str(missing) + ".csv")],
         "quantize": [(["--model", str(missing) + ".onnx"], str(missing) + ".onnx")],
         "evaluate-reid": [([str(missing)], str(missing / "best.pt"))],

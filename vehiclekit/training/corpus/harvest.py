@@ -99,9 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dedup_against and args.max_distance < 0:
         raise VehiclekitError("--dedup-against needs dedup: give --max-distance 0..63, not -1")
     sources = [(s, VideoSource.sessions(s, args.timeout, args.fps)) for s in args.sources]   # every source checked first
+    index = DuplicateIndex(args.max_distance, corpus_hashes(args.dedup_against)) if args.max_distance >= 0 else None
     detector = DetectorProposals(args.score, args.url, args.threads, args.detector_model) if args.detector != "motion" else None
-    known = corpus_hashes(args.dedup_against)
-    index = DuplicateIndex(args.max_distance, known) if args.max_distance >= 0 else None
     harvest = Harvest(args, ShardWriter(args.out, args.shard_size), index)
     started = time.perf_counter()
     total = sum(r.frame_count or 0 for _, recordings in sources for r in recordings) or None

@@ -195,6 +195,8 @@ def resolve_config(args: argparse.Namespace, out: Path, world: int) -> dict:
     for option in ("temperature", "queue_size", "momentum"):
         if config[option] is not None and option not in METHOD_OPTIONS[args.method]:
             raise SystemExit(f"--{option.replace('_', '-')} does not apply to {args.method}")
+    if args.checkpoint_every < 0:
+        raise SystemExit(f"--checkpoint-every wants a number of steps (0: after each epoch only), got {args.checkpoint_every}")
     if args.fix_pred_lr and args.method not in ("simsiam", "byol"):
         raise SystemExit(f"--fix-pred-lr: {args.method} has no predictor")
     config.update(
