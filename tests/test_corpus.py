@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
+from vehiclekit.paths import data_root
 from vehiclekit.training.cli import main as train_vehicle
 from vehiclekit.training.corpus.dhash import DuplicateIndex, dhash, hamming
 from vehiclekit.training.corpus.shards import (
@@ -26,12 +27,11 @@ from vehiclekit.training.corpus.stream import ShardImages, shard_loader, steps_p
 from vehiclekit.training.corpus.track_crops import BINS_PER_CROP, Candidate, TrackCrops
 from vehiclekit.video.source import VideoSource, VideoSourceError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = data_root()        # ../shared/data or $VEHICLEKIT_DATA (the mutation runner's copy sets it)
 CCTV = SHARED / "traffic-cctv" / "images"
 VIDEO = SHARED / "videos" / "parking-lot-top-down.mp4"
 FIELDS = {"camera", "session", "frame", "seconds", "track", "track_frames", "box", "score", "label", "quality",
           "sharpness", "dhash"}
-pytestmark = pytest.mark.skipif(not CCTV.is_dir(), reason="needs ../shared/data")
 
 
 def _frames(folder: Path, n: int, as_session: str | None = None) -> Path:
@@ -163,6 +163,29 @@ def test_dhash_near_duplicates_and_distinct_vehicles():
     index = DuplicateIndex(6)
     assert index.add(dhash(crop)) is None and index.add(dhash(crop)) == 0 and index.add(dhash(image[0:200, 0:200])) is None
     assert len(index) == 2
+
+
+def test_dhash_is_krawetz_difference_hash_of_area_means():
+    """Against a reference written out by hand: grey, 9x8 block means (area shrink), bit = left
+    neighbour strictly brighter, row-major, first bit the highest. The blocks hide a bright centre
+    in a darker ring with the same mean, so a shrink that samples centres gives other bits."""
+    rng = np.random.default_rng(0)
+    means = rng.permutation(np.arange(60, 204, 2))[:72].reshape(8, 9)             # distinct block means
+    means[3, 4:7] = means[3, 4]                                                    # equal neighbours: bit 0
+    amplitude = rng.integers(0, 15, (8, 9))
+    block = np.full((4, 4), -1)
+    block[1:3, 1:3] = 3                                                            # ring -a, centre +3a: mean 0
+    grey = (means[:, None, :, None] + amplitude[:, None, :, None] * block[None, :, None, :]).reshape(32, 36)
+    grey = grey.astype(np.uint8)
+    bits = (means[:, :-1] > means[:, 1:]).ravel()
+    reference = int("".join("1" if b else "0" for b in bits), 2)
+    assert dhash(grey) == reference
+    assert dhash(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)) == reference                 # BGR goes through grey
+    centres = grey[1::4, 1::4].astype(int)
+    assert int("".join("1" if b else "0" for b in (centres[:, :-1] > centres[:, 1:]).ravel()), 2) != reference
+    colour = np.dstack([grey, np.roll(grey, 5, 1), grey[::-1]])
+    assert dhash(colour) == dhash(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY))
+    assert dhash(np.full((20, 20), 7, np.uint8)) == 0 and dhash(np.tile(np.arange(90, 0, -10, dtype=np.uint8), (8, 1))) == 2**64 - 1
 
 
 def test_track_crops_spread_over_a_long_track_in_bounded_memory():

@@ -63,4 +63,7 @@ TARGETS = (
            ("tests/test_sdk_classifier.py", "tests/test_sdk_classifier_probabilities.py")),
     Target("pre-processing", "vehiclekit/models/preprocess.py", ("classifier_input",),
            ("tests/test_sdk_classifier.py", "tests/test_preprocess.py")),
+    Target("corpus dedup", "vehiclekit/training/corpus/dhash.py",
+           ("dhash", "popcount", "DuplicateIndex.__init__", "DuplicateIndex._sort", "DuplicateIndex.find", "DuplicateIndex.add"),
+           ("tests/test_corpus.py", "-k", "dhash or multi_index")),
 )
