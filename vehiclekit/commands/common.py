@@ -77,7 +77,8 @@ def video_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score", type=float, default=0.1, help="yolox: lowest detection score (default: %(default)s)")
     p.add_argument("--detector-model", default=zoo.DEFAULT_DETECTOR, choices=zoo.names("detection"),
                    help="yolox and auto: the zoo detector; yolox-nano-traffic for fixed traffic cameras seen from above "
-                   "(fine-tuned on a toll-road CCTV camera, 640 px, half the frame rate) (default: %(default)s)")
+                   "(fine-tuned on a toll-road CCTV camera, 640 px, half the frame rate); NAME@VERSION for an older "
+                   "version (default: %(default)s)")
     p.add_argument("--zone", nargs="+", metavar="X,Y", help="only count vehicles whose box centre is inside this polygon")
     p.add_argument("--url", help="Triton server for the detector and classifier (http://host:8000 or grpc://host:8001)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a stream to open (default: %(default)s)")

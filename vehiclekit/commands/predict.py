@@ -99,7 +99,7 @@ def fraction(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``vehiclekit predict``."""
     parser.description = ("Detect the vehicles in each image (YOLOX-Nano, COCO) and classify the type of each "
-                          "(the vehicle-type model v2: motorcycle, car, suv, van, pickup, bus, truck, heavy-truck).")
+                          "(the zoo's vehicle-type model, v3: motorcycle, car, suv, van, pickup, bus, truck, heavy-truck).")
     parser.epilog = PREDICT_EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="image files (JPEG, PNG, BMP, WebP, ...)")
@@ -157,7 +157,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--detector", default=zoo.DEFAULT_DETECTOR, choices=zoo.names("detection"),
         help="zoo detector: yolox-nano-traffic (fine-tuned for traffic cameras, 640 px) or yolox-nano (COCO, 416 px; "
-        "$VEHICLEKIT_DETECTOR, else yolox_nano.onnx in $VEHICLEKIT_MODELS or ../shared/models) (default: %(default)s)",
+        "$VEHICLEKIT_DETECTOR, else yolox_nano.onnx in $VEHICLEKIT_MODELS or ../shared/models); NAME@VERSION for an "
+        "older version, e.g. yolox-nano-traffic@1 (default: %(default)s)",
     )
     parser.add_argument("--detector-path", metavar="ONNX", help="a YOLOX-Nano ONNX file (overrides --detector)")
     parser.add_argument(

@@ -1,6 +1,7 @@
 """The self-supervised comparison table of issue 4, resumable: every method pretrained with the same
-budget (epochs, batch, resolution, backbone, unlabeled preset or harvested shards), then kNN and linear evaluation on the
-vehicle-types and Stanford Cars body-type test splits, next to a random-init backbone. Writes
+budget (epochs, batch, resolution, backbone, unlabeled preset or harvested shards), then kNN and
+linear evaluation on the vehicle-types and Stanford Cars body-type test splits, next to a
+random-init backbone. Writes
 ``docs/studies/ssl_results.json`` and ``docs/studies/ssl_results.md`` (with the command behind every number).
 
     nohup train-vehicle study ssl --epochs 50 > runs/ssl-study.log 2>&1 &
