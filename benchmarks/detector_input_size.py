@@ -2,10 +2,12 @@
 
 The released ONNX is fully convolutional apart from its declared input shape (its reshapes use -1 and
 its upsampling uses scales), so a copy with a different square input runs as is: the SDK letterboxes
-to whatever size the model declares. The copies live in a temporary folder (never committed). Frames/s
+to whatever size the model declares. The zoo's fine-tuned detectors (``--detector
+yolox-nano-traffic``, exported by ``train-vehicle detector`` with fixed reshapes) are rebuilt in
+PyTorch from their ONNX weights and exported again at each size instead. The copies live in a temporary folder (never committed). Frames/s
 is ``VehicleDetector.detect`` on the dataset's images, decoding and post-processing included.
 
-    .venv/bin/python benchmarks/detector_input_size.py [--sizes 320 416 512 640] [--json OUT] [--plot OUT.png]
+    .venv/bin/python benchmarks/detector_input_size.py [--detector NAME] [--sizes 320 416 512 640] [--json OUT] [--plot OUT.png]
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from vehiclekit.training.detection.evaluate import evaluate_detector  # noqa: E4
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--detector", default="yolox-nano", choices=zoo.names("detection"),
+                        help="zoo detector to resize (default: %(default)s; e.g. yolox-nano-traffic@1)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[320, 416, 512, 640], help="square input sizes (multiples of 32)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of detect() timed per size")
     parser.add_argument("--json", type=Path, help="write the rows to this JSON file")
@@ -51,6 +55,14 @@ def with_input_size(source: Path, size: int, out: Path) -> Path:
     return out
 
 
+def reexported(source: Path, size: int, out: Path) -> Path:
+    """A fine-tuned detector's weights exported again for ``size`` × ``size`` inputs."""
+    from vehiclekit.models.yolox import YOLOXNano, load_onnx_weights
+    from vehiclekit.training.detection.export import export_detector
+
+    return export_detector(load_onnx_weights(YOLOXNano(), source).eval(), out, size)
+
+
 def frames_per_s(detector: VehicleDetector, images: list, seconds: float) -> float:
     detector.detect(images[0])
     count, start = 0, time.perf_counter()
@@ -67,13 +79,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="vehiclekit-yolox-sizes-") as scratch:
         for size in args.sizes:
-            path = with_input_size(zoo.get("yolox-nano").path, size, Path(scratch) / f"yolox_nano_{size}.onnx")
+            model = zoo.get(args.detector)
+            resize = reexported if model.shipped else with_input_size      # shipped: ours, fine-tuned
+            path = resize(model.path, size, Path(scratch) / f"detector_{size}.onnx")
             metrics = evaluate_detector(root, detector=VehicleDetector(model_path=path, score_threshold=0.001, iou_threshold=0.65))
             fps = frames_per_s(VehicleDetector(model_path=path), images, args.seconds)
             rows.append({"size": size, "AP50": 100 * metrics["ap50"], "AP": 100 * metrics["ap"], "frames_per_s": fps})
             print(f"{size:>4} px  AP50 {rows[-1]['AP50']:5.1f}  AP {rows[-1]['AP']:5.1f}  {fps:6.1f} frames/s", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"dataset": "coco-vehicles", "rows": rows}, indent=2) + "\n")
+        args.json.write_text(json.dumps({"dataset": "coco-vehicles", "detector": args.detector, "rows": rows}, indent=2) + "\n")
     if args.plot:
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
         ax.plot([r["frames_per_s"] for r in rows], [r["AP50"] for r in rows], marker="o")
@@ -81,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ax.annotate(f"{r['size']} px", (r["frames_per_s"], r["AP50"]), textcoords="offset points", xytext=(6, 4))
         ax.set_xlabel("frames/s (VehicleDetector.detect, 2 CPU cores)")
         ax.set_ylabel("AP50, vehicle classes (coco-vehicles)")
-        ax.set_title("YOLOX-Nano input size: accuracy against speed")
+        ax.set_title(f"{args.detector} input size: accuracy against speed")
         ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=110)
