@@ -58,6 +58,21 @@ def test_the_loss_is_lower_for_the_right_prediction_than_for_a_shifted_one():
     assert empty["iou"].item() == 0 and empty["obj"].item() > 0  # an image without vehicles still trains objectness
 
 
+def test_a_partial_label_leaves_its_open_class_untrained():
+    gt = torch.tensor([[1.0, 20.0, 20.0, 16.0, 16.0]])  # class 1 ("car"), which may also be class 2 ("truck")
+    both = _raw_for({18: [20.0, 20.0, 16.0, 16.0]})
+    both[18, 5 + 2] = 6.0  # the network also says class 2
+    both.requires_grad_(True)
+    strict = yolox_loss(both[None], [gt], SIZE)["cls"]
+    partial = yolox_loss(both[None], [gt], SIZE, open_classes={1: (2,)})["cls"]
+    assert partial.item() < strict.item()
+    (gradient,) = torch.autograd.grad(partial, both)
+    assert gradient[18, 5 + 2] == 0 and gradient[18, 5 + 0] != 0  # class 2 is left open, class 0 still trained down
+    other = torch.tensor([[0.0, 20.0, 20.0, 16.0, 16.0]])  # a box of another class keeps every class trained
+    assert yolox_loss(both[None], [other], SIZE, open_classes={1: (2,)})["cls"].item() == \
+        yolox_loss(both[None], [other], SIZE)["cls"].item()
+
+
 def test_augmented_boxes_stay_on_their_vehicles(data_dir):
     frame = read_yolo_folder(data_dir / "traffic-cctv", size=(640, 640))[0]
     image = np.zeros((640, 640, 3), dtype=np.uint8)
@@ -75,7 +90,7 @@ def test_fine_tuning_steps_lower_the_loss_of_real_frames(data_dir):
     torch.manual_seed(0)
     frames = cctv_split(read_yolo_folder(data_dir / "traffic-cctv", size=(640, 640)), "train")[::50][:4]
     model = load_onnx_weights(YOLOXNano(), models_dir() / "yolox_nano.onnx")
-    images, targets = next(batches(frames, 4, 256, 640, random.Random(0)))
+    images, targets, _ = next(batches(frames, 4, 256, 640, random.Random(0)))
     calibrate_batchnorm(model, images)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.002, momentum=0.9)
     model.train()

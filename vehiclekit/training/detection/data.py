@@ -60,16 +60,16 @@ def to_target(boxes: np.ndarray, classes: Sequence[int]) -> torch.Tensor:
     return torch.cat([torch.tensor(list(classes), dtype=torch.float32)[:, None], (b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], dim=1)
 
 
-def batches(frames: Sequence[Frame], batch_size: int, size: int, base: int, rng: random.Random) -> Iterator[tuple[torch.Tensor, list[torch.Tensor]]]:
+def batches(frames: Sequence[Frame], batch_size: int, size: int, base: int,
+            rng: random.Random) -> Iterator[tuple[torch.Tensor, list[torch.Tensor], list[Frame]]]:
     """One epoch of augmented ``size`` x ``size`` batches (:func:`augment`) in a random order (the last,
-    partial batch dropped)."""
+    partial batch dropped): images, targets and the frames they were cut from."""
     order = list(range(len(frames)))
     rng.shuffle(order)
     for start in range(0, len(order) - batch_size + 1, batch_size):
-        images, targets = [], []
-        for i in order[start:start + batch_size]:
-            frame = frames[i]
+        images, targets, chosen = [], [], [frames[i] for i in order[start:start + batch_size]]
+        for frame in chosen:
             view, boxes, keep = augment(cv2.imread(str(frame.path)), frame.boxes, size, base, rng)
             images.append(view.transpose(2, 0, 1))
             targets.append(to_target(boxes, [CLASS_INDEX[frame.coarse[k]] for k in keep]))
-        yield torch.from_numpy(np.stack(images).astype(np.float32)), targets
+        yield torch.from_numpy(np.stack(images).astype(np.float32)), targets, chosen

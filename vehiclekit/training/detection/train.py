@@ -7,10 +7,13 @@ So that it stays a general vehicle detector, each epoch mixes in as many general
 ``openimages-vehicles`` with their boxes, and unlabelled COCO photos (``coco-unlabeled``, less any
 image of the ``coco-vehicles`` test) boxed by the starting network itself, which keeps its answers on
 photos like them (pseudo-label replay, a hard-label form of "Learning without Forgetting", Li & Hoiem,
-ECCV 2016); ``--freeze backbone`` keeps its features. After each epoch the network is scored (COCO
-AP50 through the SDK's own post-processing)
-on the camera's held-out ``val`` session and on the other 20 % of the photos; the epoch with the best
-mean of the two is exported to ``OUT/detector.onnx`` at ``--size``.
+ECCV 2016); ``--freeze backbone`` keeps its features. Two options keep more of the starting network
+(docs/results.md §29 measures both): ``--distill WEIGHT`` also trains the network on those photos
+towards its dense outputs (:mod:`.distill`), answers below the pseudo-labels' threshold included;
+``--car-label partial`` leaves the truck score of a box labelled car untrained, since a camera's
+"car" may be COCO's "truck" (a pickup). After each epoch the network is scored (COCO AP50 through
+the SDK's own post-processing) on the camera's held-out ``val`` session and on the other 20 % of the
+photos; the epoch with the best mean of the two is exported to ``OUT/detector.onnx`` at ``--size``.
 
 Example (the zoo's ``yolox-nano-traffic`` v2; its card, ``vehiclekit/models/zoo/yolox_nano_traffic_v2.md``)::
 
@@ -20,6 +23,7 @@ Example (the zoo's ``yolox-nano-traffic`` v2; its card, ``vehiclekit/models/zoo/
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import random
 from pathlib import Path
@@ -37,7 +41,8 @@ from vehiclekit.training.core.checkpoint import add_run_arguments, start_run, wr
 from vehiclekit.training.core.loop import train_one_epoch
 from vehiclekit.training.core.schedules import warmup_cosine
 from vehiclekit.training.core.trainer import Trainer
-from vehiclekit.training.detection.data import batches
+from vehiclekit.training.detection.data import CLASS_INDEX, batches
+from vehiclekit.training.detection.distill import distillation_loss
 from vehiclekit.training.detection.evaluate_frames import coco_ap
 from vehiclekit.training.detection.export import export_detector
 from vehiclekit.training.detection.frames import Frame, cctv_split, photo_split, read_yolo_folder
@@ -51,12 +56,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pseudo", default="coco-unlabeled",
                    help="unlabelled photos (under DATA) boxed by the starting detector and mixed in as well; '' for none")
     p.add_argument("--replay-share", type=float, default=1.0, help="general photos per camera frame in each epoch")
+    p.add_argument("--distill", type=float, default=0.0,
+                   help="weight of the distillation of the starting network's outputs on the general photos (0: none). "
+                        "1 keeps more of its COCO AP but lowers the camera's recall at the recognizer's threshold "
+                        "(docs/results.md §29)")
+    p.add_argument("--car-label", choices=("strict", "partial"), default="strict",
+                   help="partial: a box labelled car may also be COCO's truck (the camera's 'car' covers every passenger "
+                        "vehicle, and COCO calls pickups and vans trucks), so its truck score is not trained down (default: %(default)s)")
     p.add_argument("--init", default=None, help="YOLOX-Nano ONNX to start from (default: the COCO yolox_nano.onnx)")
     p.add_argument("--size", type=int, default=640, help="the detector's input size (square, multiple of 32): export and validation")
     p.add_argument("--crop", type=int, default=512, help="training windows (square, multiple of 32) cut from frames scaled for --size")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=12, help="epochs of --epoch-frames camera frames and their photos (default: %(default)s)")
     p.add_argument("--epoch-frames", type=int, default=256, help="camera frames drawn per epoch (consecutive frames are near-duplicates)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8, help="training windows per step (default: %(default)s)")
     p.add_argument("--lr", type=float, default=0.002, help="peak SGD learning rate (1 warm-up epoch, then cosine)")
     p.add_argument("--freeze", choices=("none", "backbone"), default="none",
                    help="backbone: train only the neck and head (keeps the COCO features; less forgetting, less adaptation)")
@@ -150,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
     if args.size % 32 or args.crop % 32 or args.crop > args.size:
         raise ValueError(f"--size and --crop must be multiples of 32 (the network's largest stride), with --crop <= --size; "
                          f"got {args.size} and {args.crop}")
+    if args.distill < 0:
+        raise ValueError(f"--distill is a loss weight: 0 (none) or more, got {args.distill}")
     args, config, state = start_run(args)
     out = Path(args.out)
     train, replay, vals = load_frames(args)
@@ -158,6 +172,9 @@ def run(args: argparse.Namespace) -> int:
     statistics_frames = train[:: max(1, len(train) // 64)] + replay[:: max(1, len(replay) // 64)]
     statistics = torch.from_numpy(np.stack([_frame_tensor(f, args.size) for f in statistics_frames]))
     calibrate_batchnorm(model, statistics[::4])
+    teacher = copy.deepcopy(model).eval().requires_grad_(False) if args.distill else None
+    general = {frame.path for frame in replay}
+    open_classes = {CLASS_INDEX["car"]: (CLASS_INDEX["truck"],)} if args.car_label == "partial" else None
     if args.freeze == "backbone":
         model.backbone.requires_grad_(False)
     drawn = min(len(train), args.epoch_frames)
@@ -171,8 +188,16 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(out, config, args.epochs, state, model, optimizer, scheduler, best_key="best_ap50")
 
     def step(net, batch):
-        images, targets = batch
-        losses = yolox_loss(net(images), targets, (args.crop, args.crop))
+        images, targets, frames = batch
+        raw = net(images)
+        losses = yolox_loss(raw, targets, (args.crop, args.crop), open_classes=open_classes)
+        photos = torch.tensor([frame.path in general for frame in frames])
+        if teacher is not None and photos.any():
+            with torch.no_grad():
+                taught = teacher(images[photos])
+            for name, value in distillation_loss(raw[photos], taught).items():
+                losses[name] = args.distill * value
+                losses["total"] = losses["total"] + losses[name]
         return losses["total"], {k: v.detach() for k, v in losses.items() if k != "total"}, len(images)
 
     def train_epoch(epoch: int) -> dict:

@@ -75,12 +75,27 @@ def simota_assign(boxes: torch.Tensor, cls_logits: torch.Tensor, obj_logits: tor
     return fg_mask, matched, ious[:, taken][matched, torch.arange(len(matched))]
 
 
-def yolox_loss(raw: torch.Tensor, targets: list[torch.Tensor], size: tuple[int, int], use_l1: bool = False) -> dict[str, torch.Tensor]:
+def _class_weights(matches: list[torch.Tensor], num_classes: int, open_classes: dict[int, tuple[int, ...]] | None) -> torch.Tensor | None:
+    """Per (foreground anchor, class) weights of the classification loss: 0 for the classes the
+    anchor's label leaves open, else 1; None when no label leaves any open."""
+    if not open_classes:
+        return None
+    labels = torch.cat(matches)
+    weights = torch.ones(len(labels), num_classes, device=labels.device)
+    for label, others in open_classes.items():
+        weights[(labels == label).nonzero(), torch.tensor(others)] = 0.0
+    return weights
+
+
+def yolox_loss(raw: torch.Tensor, targets: list[torch.Tensor], size: tuple[int, int], use_l1: bool = False,
+               open_classes: dict[int, tuple[int, ...]] | None = None) -> dict[str, torch.Tensor]:
     """The YOLOX loss of a batch. ``raw``: the network's ``[B, A, 5 + C]`` logits; ``targets[i]``:
-    ``[N_i, 5]`` rows ``(class, cx, cy, w, h)`` in input pixels. Returns the total and its parts."""
+    ``[N_i, 5]`` rows ``(class, cx, cy, w, h)`` in input pixels. ``open_classes``: for a labelled
+    class, the classes its label does not rule out (a partial label): on anchors matched to such a
+    box, their logits get no classification loss. Returns the total and its parts."""
     grid, strides = anchor_points(size, raw.device)
     boxes = decode_boxes(raw[..., :4], grid, strides)
-    fg_masks, obj_targets, cls_targets, box_targets, l1_targets = [], [], [], [], []
+    fg_masks, obj_targets, cls_targets, box_targets, l1_targets, matches = [], [], [], [], [], []
     for b, target in enumerate(targets):
         if len(target) == 0:
             fg = torch.zeros(raw.shape[1], dtype=torch.bool, device=raw.device)
@@ -89,6 +104,7 @@ def yolox_loss(raw: torch.Tensor, targets: list[torch.Tensor], size: tuple[int, 
             fg, matched, ious = simota_assign(boxes[b].detach(), raw[b, :, 5:].detach(), raw[b, :, 4].detach(), target[:, 1:],
                                               target[:, 0].long(), grid, strides)
         gt = target[matched, 1:] if len(target) else raw.new_zeros(0, 4)
+        matches.append(target[matched, 0].long() if len(target) else matched)
         fg_masks.append(fg)
         obj_targets.append(fg.float())
         cls_targets.append(F.one_hot(target[matched, 0].long(), raw.shape[-1] - 5).float() * ious[:, None] if len(target) else raw.new_zeros(0, raw.shape[-1] - 5))
@@ -101,7 +117,8 @@ def yolox_loss(raw: torch.Tensor, targets: list[torch.Tensor], size: tuple[int, 
     losses = {
         "iou": IOU_WEIGHT * (1 - iou**2).sum() / num_fg,
         "obj": F.binary_cross_entropy_with_logits(raw[..., 4], torch.stack(obj_targets), reduction="sum") / num_fg,
-        "cls": F.binary_cross_entropy_with_logits(raw[..., 5:][fg], torch.cat(cls_targets), reduction="sum") / num_fg,
+        "cls": F.binary_cross_entropy_with_logits(raw[..., 5:][fg], torch.cat(cls_targets), reduction="sum",
+                                                  weight=_class_weights(matches, raw.shape[-1] - 5, open_classes)) / num_fg,
     }
     if use_l1:
         losses["l1"] = F.l1_loss(raw[..., :4][fg], torch.cat(l1_targets), reduction="sum") / num_fg
