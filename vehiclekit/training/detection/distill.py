@@ -6,12 +6,12 @@ Alahari, ICCV 2017) keeps an old detector's classes by distilling its outputs (c
 regressions) on the new task's images; soft targets follow Hinton, Vinyals & Dean, "Distilling the
 Knowledge in a Neural Network" (2015). Here the old network is the COCO YOLOX-Nano and the images
 are the general photos mixed into the camera's training. At every anchor point the student learns
-the teacher's objectness (binary cross-entropy against the teacher's probability); where the teacher
-sees an object, weighted by its objectness, also its class probabilities and its raw box. The
-probabilities are matched by binary KL divergence, which is zero where the two networks agree. Hard
-pseudo-labels (``pseudo_labelled`` in :mod:`.train`) keep only the boxes above a threshold; the dense
-targets also keep the low-scoring answers that COCO AP counts and the teacher's class boundaries
-(COCO calls a pickup a ``truck``; the camera's labels call it a ``car``).
+the teacher's objectness; where the teacher sees an object, weighted by its objectness, also its
+class probabilities and its raw box. Probabilities are matched by binary KL divergence (zero where
+the two networks agree), boxes by L1. Hard pseudo-labels (``pseudo_labelled`` in :mod:`.train`)
+keep only the boxes above a threshold; the dense targets also keep the low-scoring answers that COCO
+AP counts and the teacher's class boundaries (COCO calls a pickup a ``truck``; the camera's labels
+call it a ``car``).
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def yolox_loss(raw: torch.Tensor, targets: list[torch.Tensor], size: tuple[int, 
         matches.append(target[matched, 0].long() if len(target) else matched)
         fg_masks.append(fg)
         obj_targets.append(fg.float())
-        cls_targets.append(F.one_hot(target[matched, 0].long(), raw.shape[-1] - 5).float() * ious[:, None] if len(target) else raw.new_zeros(0, raw.shape[-1] - 5))
+        cls_targets.append(F.one_hot(matches[-1], raw.shape[-1] - 5).float() * ious[:, None] if len(target) else raw.new_zeros(0, raw.shape[-1] - 5))
         box_targets.append(gt)
         fg_stride, fg_grid = strides[fg], grid[fg]
         l1_targets.append(torch.cat([gt[:, :2] / fg_stride[:, None] - fg_grid, torch.log(gt[:, 2:] / fg_stride[:, None] + 1e-8)], dim=1))
