@@ -4,8 +4,9 @@ The released ONNX is fully convolutional apart from its declared input shape (it
 its upsampling uses scales), so a copy with a different square input runs as is: the SDK letterboxes
 to whatever size the model declares. The zoo's fine-tuned detectors (``--detector
 yolox-nano-traffic``, exported by ``train-vehicle detector`` with fixed reshapes) are rebuilt in
-PyTorch from their ONNX weights and exported again at each size instead. The copies live in a temporary folder (never committed). Frames/s
-is ``VehicleDetector.detect`` on the dataset's images, decoding and post-processing included.
+PyTorch from their ONNX weights and exported again at each size instead. The copies live in a
+temporary folder (never committed). Frames/s is ``VehicleDetector.detect`` on the dataset's images,
+decoding and post-processing included.
 
     .venv/bin/python benchmarks/detector_input_size.py [--detector NAME] [--sizes 320 416 512 640] [--json OUT] [--plot OUT.png]
 """
@@ -34,7 +35,7 @@ from vehiclekit.training.detection.evaluate import evaluate_detector  # noqa: E4
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--detector", default="yolox-nano", choices=zoo.names("detection"),
+    parser.add_argument("--detector", default=zoo.DEFAULT_DETECTOR, choices=zoo.names("detection"),
                         help="zoo detector to resize (default: %(default)s; e.g. yolox-nano-traffic@1)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[320, 416, 512, 640], help="square input sizes (multiples of 32)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of detect() timed per size")
@@ -78,9 +79,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     images = [cv2.imread(str(p)) for p in sorted((root / "coco-vehicles" / "images").glob("*.jpg"))]
     rows = []
     with tempfile.TemporaryDirectory(prefix="vehiclekit-yolox-sizes-") as scratch:
+        model = zoo.get(args.detector)
+        resize = reexported if model.shipped else with_input_size      # shipped: ours, fine-tuned
         for size in args.sizes:
-            model = zoo.get(args.detector)
-            resize = reexported if model.shipped else with_input_size      # shipped: ours, fine-tuned
             path = resize(model.path, size, Path(scratch) / f"detector_{size}.onnx")
             metrics = evaluate_detector(root, detector=VehicleDetector(model_path=path, score_threshold=0.001, iou_threshold=0.65))
             fps = frames_per_s(VehicleDetector(model_path=path), images, args.seconds)

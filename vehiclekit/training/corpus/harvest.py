@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import argparse
 import re
-from array import array
 import shlex
 import sys
 import time
+from array import array
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path

@@ -191,8 +191,8 @@ def run(args: argparse.Namespace) -> int:
         images, targets, frames = batch
         raw = net(images)
         losses = yolox_loss(raw, targets, (args.crop, args.crop), open_classes=open_classes)
-        photos = torch.tensor([frame.path in general for frame in frames])
-        if teacher is not None and photos.any():
+        photos = torch.tensor([frame.path in general for frame in frames]) if teacher is not None else None
+        if photos is not None and photos.any():
             with torch.no_grad():
                 taught = teacher(images[photos])
             for name, value in distillation_loss(raw[photos], taught).items():
